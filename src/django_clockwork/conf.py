@@ -1,0 +1,261 @@
+"""The ``CLOCKWORK`` settings dict, parsed into one typed, frozen object.
+
+This is the only module that reads ``django.conf.settings``. Nothing is read at
+import time: :func:`get_conf` parses on first use and is reset when a test
+changes a setting (``setting_changed``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import math
+import zoneinfo
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from django.utils.module_loading import import_string
+
+#: Every key of ``settings.CLOCKWORK`` with its default. The README's settings
+#: table is checked against this dict by ``tests/test_docs.py``.
+DEFAULTS: dict[str, Any] = {
+    "DATABASE": "default",
+    "POLL_INTERVAL": 1.0,
+    "CLAIM_BATCH_SIZE": 500,
+    "MAX_WORKERS": 10,
+    "TIMEZONE": None,
+    "JOB_DEFAULTS": {"misfire_grace_time": 60, "coalesce": True, "max_instances": 1},
+    "RETRY_INTERVAL": 5.0,
+    "SHUTDOWN_TIMEOUT": 30.0,
+    "LISTENERS": [],
+}
+
+JOB_DEFAULT_KEYS = frozenset(DEFAULTS["JOB_DEFAULTS"])
+
+
+@dataclass(frozen=True)
+class JobDefaults:
+    misfire_grace_time: int | None = 60
+    coalesce: bool = True
+    max_instances: int = 1
+
+
+@dataclass(frozen=True)
+class Conf:
+    """The parsed settings. Field docs are the README's settings table."""
+
+    database: str = "default"
+    poll_interval: float = 1.0
+    claim_batch_size: int = 500
+    max_workers: int = 10
+    timezone: str = "UTC"
+    job_defaults: JobDefaults = field(default_factory=JobDefaults)
+    retry_interval: float = 5.0
+    shutdown_timeout: float = 30.0
+    listeners: tuple[str, ...] = ()
+
+    def listener_callables(self) -> list[Callable[..., Any]]:
+        return [import_string(path) for path in self.listeners]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One misconfiguration, reported by a system check with ``id``."""
+
+    id: str
+    msg: str
+    hint: str
+
+
+def _positive_number(value: Any) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    )
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+_VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "DATABASE": (lambda v: isinstance(v, str) and bool(v), "a database alias (str)"),
+    "POLL_INTERVAL": (_positive_number, "a number of seconds > 0"),
+    "CLAIM_BATCH_SIZE": (_positive_int, "an integer > 0"),
+    "MAX_WORKERS": (_positive_int, "an integer > 0"),
+    "TIMEZONE": (lambda v: v is None or isinstance(v, str), "a time zone name or None"),
+    "JOB_DEFAULTS": (lambda v: isinstance(v, Mapping), "a dict"),
+    "RETRY_INTERVAL": (_positive_number, "a number of seconds > 0"),
+    "SHUTDOWN_TIMEOUT": (
+        lambda v: _positive_number(v) or v == 0,
+        "a number of seconds >= 0",
+    ),
+    "LISTENERS": (
+        lambda v: isinstance(v, (list, tuple)) and all(isinstance(p, str) for p in v),
+        "a list of dotted paths (str)",
+    ),
+}
+
+
+def _raw() -> Any:
+    return getattr(settings, "CLOCKWORK", {})
+
+
+def find_problems(raw: Any = None) -> list[Problem]:
+    """Every problem with ``raw`` (default: ``settings.CLOCKWORK``), in key order."""
+    raw = _raw() if raw is None else raw
+    if not isinstance(raw, Mapping):
+        return [
+            Problem(
+                "clockwork.E001",
+                f"CLOCKWORK must be a dict, not {type(raw).__name__}.",
+                "Set CLOCKWORK = {...} in your settings, or remove it to use the defaults.",
+            )
+        ]
+    problems = [_unknown_key(key) for key in raw if key not in DEFAULTS]
+    for key, (valid, expected) in _VALIDATORS.items():
+        if key in raw and not valid(raw[key]):
+            problems.append(
+                Problem(
+                    "clockwork.E003",
+                    f"CLOCKWORK[{key!r}] must be {expected}, not {raw[key]!r}.",
+                    f"Fix the value, or remove the key to use the default ({DEFAULTS[key]!r}).",
+                )
+            )
+    if not problems:
+        problems += _semantic_problems(raw)
+    if not getattr(settings, "USE_TZ", False):
+        problems.append(
+            Problem(
+                "clockwork.E005",
+                "django-clockwork needs USE_TZ = True.",
+                "Scheduled times are stored as aware UTC datetimes; set USE_TZ = True.",
+            )
+        )
+    return problems
+
+
+def _unknown_key(key: Any) -> Problem:
+    close = difflib.get_close_matches(str(key), DEFAULTS, n=1)
+    hint = f"Did you mean {close[0]!r}?" if close else f"Known keys: {', '.join(DEFAULTS)}."
+    return Problem("clockwork.E002", f"Unknown key CLOCKWORK[{key!r}].", hint)
+
+
+def _semantic_problems(raw: Mapping[str, Any]) -> list[Problem]:
+    problems: list[Problem] = []
+    alias = raw.get("DATABASE", DEFAULTS["DATABASE"])
+    if alias not in settings.DATABASES:
+        problems.append(
+            Problem(
+                "clockwork.E004",
+                f"CLOCKWORK['DATABASE'] names {alias!r}, which is not in DATABASES.",
+                f"Use one of: {', '.join(settings.DATABASES)}.",
+            )
+        )
+    tz_name = raw.get("TIMEZONE")
+    if tz_name is not None and not _is_zone(tz_name):
+        problems.append(
+            Problem(
+                "clockwork.E006",
+                f"CLOCKWORK['TIMEZONE'] is not a known time zone: {tz_name!r}.",
+                "Use an IANA name such as 'Europe/Paris' or 'UTC'.",
+            )
+        )
+    problems += _job_default_problems(raw.get("JOB_DEFAULTS", {}))
+    for path in raw.get("LISTENERS", ()):
+        try:
+            listener = import_string(path)
+        except ImportError as exc:
+            problems.append(
+                Problem(
+                    "clockwork.E008",
+                    f"CLOCKWORK['LISTENERS'] entry {path!r} cannot be imported: {exc}",
+                    "Give the dotted path of a callable that takes one APScheduler event.",
+                )
+            )
+        else:
+            if not callable(listener):
+                problems.append(
+                    Problem(
+                        "clockwork.E008",
+                        f"CLOCKWORK['LISTENERS'] entry {path!r} is not callable.",
+                        "Give the dotted path of a callable that takes one APScheduler event.",
+                    )
+                )
+    return problems
+
+
+def _job_default_problems(job_defaults: Mapping[str, Any]) -> list[Problem]:
+    problems = []
+    for key in job_defaults:
+        if key not in JOB_DEFAULT_KEYS:
+            problems.append(
+                Problem(
+                    "clockwork.E007",
+                    f"Unknown key CLOCKWORK['JOB_DEFAULTS'][{key!r}].",
+                    f"Known keys: {', '.join(sorted(JOB_DEFAULT_KEYS))}.",
+                )
+            )
+    grace = job_defaults.get("misfire_grace_time", 60)
+    if grace is not None and not _positive_int(grace):
+        problems.append(_job_default_problem("misfire_grace_time", grace, "an integer > 0 or None"))
+    if not isinstance(job_defaults.get("coalesce", True), bool):
+        problems.append(_job_default_problem("coalesce", job_defaults["coalesce"], "a bool"))
+    if not _positive_int(job_defaults.get("max_instances", 1)):
+        problems.append(
+            _job_default_problem("max_instances", job_defaults["max_instances"], "an integer > 0")
+        )
+    return problems
+
+
+def _job_default_problem(key: str, value: Any, expected: str) -> Problem:
+    return Problem(
+        "clockwork.E007",
+        f"CLOCKWORK['JOB_DEFAULTS'][{key!r}] must be {expected}, not {value!r}.",
+        "Fix the value, or remove the key to use the default.",
+    )
+
+
+def _is_zone(name: str) -> bool:
+    if name == "UTC":
+        return True
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+@functools.cache
+def get_conf() -> Conf:
+    """The parsed settings; raises ImproperlyConfigured if they are invalid."""
+    raw = _raw()
+    problems = find_problems(raw)
+    if problems:
+        first = problems[0]
+        raise ImproperlyConfigured(f"{first.msg} {first.hint} ({first.id})")
+    merged = {**DEFAULTS, **raw}
+    return Conf(
+        database=merged["DATABASE"],
+        poll_interval=float(merged["POLL_INTERVAL"]),
+        claim_batch_size=merged["CLAIM_BATCH_SIZE"],
+        max_workers=merged["MAX_WORKERS"],
+        timezone=merged["TIMEZONE"] or settings.TIME_ZONE or "UTC",
+        job_defaults=JobDefaults(**{**DEFAULTS["JOB_DEFAULTS"], **merged["JOB_DEFAULTS"]}),
+        retry_interval=float(merged["RETRY_INTERVAL"]),
+        shutdown_timeout=float(merged["SHUTDOWN_TIMEOUT"]),
+        listeners=tuple(merged["LISTENERS"]),
+    )
+
+
+@receiver(setting_changed)
+def _reset(*, setting: str, **kwargs: Any) -> None:
+    if setting in {"CLOCKWORK", "USE_TZ", "TIME_ZONE", "DATABASES"}:
+        get_conf.cache_clear()

@@ -1,0 +1,447 @@
+"""``DjangoJobStore``: an APScheduler 3 job store with claim-and-advance.
+
+Several schedulers may share one table. ``get_due_jobs`` claims due rows in one
+transaction (row locks with SKIP LOCKED where the database has them, else a
+version compare-and-set), advances their ``next_run_time`` itself and writes one
+ledger row per run time, so that a run time is handed to exactly one scheduler.
+The scheduler's own write-back of the same pass is then a no-op.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
+from inspect import isclass, ismethod
+from typing import Any
+
+from apscheduler.job import Job as APJob
+from apscheduler.jobstores.base import (
+    BaseJobStore,
+    ConflictingIdError,
+    JobLookupError,
+    TransientJobError,
+)
+from django.db import IntegrityError, connections, transaction
+from django.db.models import Case, DateTimeField, F, Q, Value, When
+from django.utils import timezone
+
+from django_clockwork.conf import get_conf
+from django_clockwork.models import Job, JobExecution, JobSource
+from django_clockwork.serialization import (
+    SerializationError,
+    check_json_arguments,
+    trigger_from_json,
+    trigger_to_json,
+)
+
+logger = logging.getLogger(__name__)
+
+#: How often rows flagged as broken are tried again (a deploy may have fixed them).
+BROKEN_RECHECK_SECONDS = 60.0
+#: Rows per UPDATE statement when advancing a claimed batch (bounded host parameters).
+ADVANCE_CHUNK = 200
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What one claim handed to this process: the run times it owns in the ledger."""
+
+    database: str
+    run_times: tuple[datetime, ...]
+
+
+class StoredJob(APJob):  # type: ignore[misc]
+    """An APScheduler job loaded from the table; remembers the row version it was read at."""
+
+    __slots__ = ("_clockwork_claim", "_clockwork_loaded_next", "_clockwork_version")
+
+
+class ClaimConflictError(Exception):
+    """Another scheduler changed a row between our read and our write; retry the pass."""
+
+
+class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
+    """Stores jobs in ``django_clockwork.Job`` rows; safe for many schedulers at once.
+
+    :param database: database alias (default: ``CLOCKWORK['DATABASE']``)
+    :param poll_interval: cap on ``get_next_run_time`` in seconds, so that changes made by
+        other processes are seen (default: ``CLOCKWORK['POLL_INTERVAL']``); ``None`` disables it
+    :param batch_size: rows claimed per pass (default: ``CLOCKWORK['CLAIM_BATCH_SIZE']``)
+    :param source: recorded on rows this store creates
+    """
+
+    _UNSET: Any = object()
+
+    def __init__(
+        self,
+        database: str | None = None,
+        poll_interval: float | None = _UNSET,
+        batch_size: int | None = None,
+        source: str = JobSource.API,
+    ) -> None:
+        super().__init__()
+        conf = get_conf()
+        self.database = database or conf.database
+        self.poll_interval = conf.poll_interval if poll_interval is self._UNSET else poll_interval
+        self.batch_size = batch_size or conf.claim_batch_size
+        self.retry_interval = conf.retry_interval
+        self.source = source
+        self._closed = False
+        self._post_claim: set[str] = set()
+        self._last_recheck = float("-inf")
+        self._lock = threading.RLock()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} database={self.database!r}>"
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self, scheduler: Any, alias: str) -> None:
+        super().start(scheduler, alias)
+        self._closed = False
+
+    def shutdown(self) -> None:
+        """Hand out nothing more: APScheduler runs one last pass after shutdown."""
+        self._closed = True
+
+    def stop_claiming(self) -> None:
+        """Keep answering lookups but claim no more runs (graceful shutdown)."""
+        self._closed = True
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def _rows(self) -> Any:
+        connections[self.database].close_if_unusable_or_obsolete()
+        return Job.objects.using(self.database)
+
+    def lookup_job(self, job_id: str) -> StoredJob | None:
+        row = self._rows().active().filter(id=job_id).first()
+        if row is None:
+            return None
+        try:
+            return self._restore(row)
+        except Exception as exc:
+            self._flag(row, exc)
+            return None
+
+    def get_all_jobs(self) -> list[StoredJob]:
+        rows = self._rows().active().order_by(F("next_run_time").asc(nulls_last=True), "id")
+        jobs = []
+        for row in rows:
+            try:
+                jobs.append(self._restore(row))
+            except Exception as exc:
+                self._flag(row, exc)
+        return jobs
+
+    def get_next_run_time(self) -> datetime | None:
+        """The earliest due time this store would hand out, capped at the poll interval.
+
+        Never raises: after a database error it answers ``now + retry interval``.
+        """
+        with self._lock:
+            self._post_claim.clear()
+        if self._closed:
+            return None
+        now = timezone.now()
+        try:
+            self._recheck_broken(now)
+            earliest: datetime | None = (
+                self._rows()
+                .loadable()
+                .filter(next_run_time__isnull=False)
+                .order_by("next_run_time")
+                .values_list("next_run_time", flat=True)
+                .first()
+            )
+        except Exception:
+            logger.exception(
+                "Could not read the next run time from database %r; retrying in %ss",
+                self.database,
+                self.retry_interval,
+            )
+            return now + timedelta(seconds=self.retry_interval)
+        if self.poll_interval is None:
+            return earliest
+        cap = now + timedelta(seconds=self.poll_interval)
+        return cap if earliest is None else min(earliest, cap)
+
+    # -- claim-and-advance -------------------------------------------------------------------
+
+    def get_due_jobs(self, now: datetime) -> list[StoredJob]:
+        with self._lock:
+            self._post_claim.clear()
+            if self._closed:
+                return []
+            try:
+                jobs = self._claim(now)
+            except ClaimConflictError:
+                logger.debug("Claim lost a race with another scheduler; retrying next pass")
+                return []
+            self._post_claim.update(job.id for job in jobs)
+            return jobs
+
+    def _claim(self, now: datetime) -> list[StoredJob]:
+        connection = connections[self.database]
+        connection.close_if_unusable_or_obsolete()
+        with transaction.atomic(using=self.database):
+            if connection.vendor == "sqlite":
+                self._take_sqlite_write_lock(connection)
+            rows = self._select_due(now, connection)
+            planned = [plan for row in rows if (plan := self._plan(row, now)) is not None]
+            if not planned:
+                return []
+            self._advance(planned, now)
+            owned = self._write_ledger(planned)
+        jobs = []
+        for row, job, run_times, _next in planned:
+            mine = tuple(t for t in run_times if (row.id, t) in owned)
+            job._clockwork_claim = Claim(self.database, mine)
+            job._clockwork_version = row.version + 1
+            jobs.append(job)
+        return jobs
+
+    @staticmethod
+    def _take_sqlite_write_lock(connection: Any) -> None:
+        # A write as the first statement makes SQLite take its write lock now (waiting for
+        # other writers up to the busy timeout), so the SELECT below reads settled rows.
+        with connection.cursor() as cursor:
+            cursor.execute(f"UPDATE {Job._meta.db_table} SET version = version WHERE 1 = 0")
+
+    def _select_due(self, now: datetime, connection: Any) -> list[Job]:
+        query = Job.objects.using(self.database).due(now).order_by("next_run_time", "id")
+        if connection.features.has_select_for_update_skip_locked:
+            query = query.select_for_update(skip_locked=True)
+        return list(query[: self.batch_size])
+
+    def _plan(
+        self, row: Job, now: datetime
+    ) -> tuple[Job, StoredJob, list[datetime], datetime | None] | None:
+        """What the scheduler will compute for this row: its run times and next fire time."""
+        try:
+            job = self._restore(row)
+            executors = getattr(self._scheduler, "_executors", None)
+            if executors is not None and job.executor not in executors:
+                raise LookupError(f"no executor named {job.executor!r} is configured")
+            run_times: list[datetime] = job._get_run_times(now)
+            if job.coalesce:
+                run_times = run_times[-1:]
+            next_time = job.trigger.get_next_fire_time(run_times[-1], now) if run_times else None
+        except Exception as exc:
+            self._flag(row, exc)
+            return None
+        if not run_times:
+            return None
+        return row, job, run_times, next_time
+
+    def _advance(self, planned: Sequence[tuple[Job, StoredJob, Any, Any]], now: datetime) -> None:
+        for start in range(0, len(planned), ADVANCE_CHUNK):
+            chunk = planned[start : start + ADVANCE_CHUNK]
+            owned = Q()
+            next_times = []
+            finished = []
+            for row, _job, _times, next_time in chunk:
+                owned |= Q(id=row.id, version=row.version)
+                next_times.append(When(id=row.id, then=Value(next_time)))
+                if next_time is None:
+                    finished.append(row.id)
+            updated = (
+                Job.objects.using(self.database)
+                .filter(owned)
+                .update(
+                    next_run_time=Case(*next_times, output_field=DateTimeField()),
+                    finished_at=Case(
+                        When(id__in=finished, then=Value(now)),
+                        default=None,
+                        output_field=DateTimeField(),
+                    ),
+                    version=F("version") + 1,
+                    updated_at=now,
+                )
+            )
+            if updated != len(chunk):
+                raise ClaimConflictError
+
+    def _write_ledger(
+        self, planned: Sequence[tuple[Job, StoredJob, list[datetime], Any]]
+    ) -> set[tuple[str, datetime]]:
+        wanted = {(row.id, t.astimezone(dt_timezone.utc)) for row, _j, times, _n in planned for t in times}
+        existing = set(
+            JobExecution.objects.using(self.database)
+            .filter(
+                job_id__in={job_id for job_id, _ in wanted},
+                scheduled_run_time__in={t for _, t in wanted},
+            )
+            .values_list("job_id", "scheduled_run_time")
+        )
+        if existing:
+            logger.warning("Not running %d run time(s) already in the ledger: %s", len(existing), sorted(existing))
+        names = {row.id: (row.name, row.func) for row, *_ in planned}
+        JobExecution.objects.using(self.database).bulk_create(
+            JobExecution(
+                job_id=job_id,
+                job_name=names[job_id][0],
+                func=names[job_id][1],
+                scheduled_run_time=run_time,
+            )
+            for job_id, run_time in sorted(wanted - existing)
+        )
+        return wanted - existing
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def add_job(self, job: APJob) -> None:
+        fields = row_fields(job)
+        rows = self._rows()
+        with transaction.atomic(using=self.database):
+            rows.filter(id=job.id, finished_at__isnull=False).delete()
+            try:
+                with transaction.atomic(using=self.database):
+                    rows.create(id=job.id, source=self.source, **fields)
+            except IntegrityError:
+                raise ConflictingIdError(job.id) from None
+        if isinstance(job, StoredJob):
+            job._clockwork_version = 1
+
+    def update_job(self, job: APJob) -> None:
+        with self._lock:
+            if job.id in self._post_claim:
+                # The scheduler writing back the pass we claimed: the claim already advanced it.
+                self._post_claim.discard(job.id)
+                return
+        fields = row_fields(job)
+        rows = self._rows()
+        for _attempt in range(5):
+            current = rows.active().filter(id=job.id).values("version", "next_run_time", "trigger").first()
+            if current is None:
+                raise JobLookupError(job.id)
+            values = dict(fields)
+            if not self._writer_changed_next_run_time(job, current, values):
+                del values["next_run_time"]
+            updated = rows.filter(id=job.id, version=current["version"]).update(
+                **values, version=F("version") + 1, load_error="", updated_at=timezone.now()
+            )
+            if updated:
+                if isinstance(job, StoredJob):
+                    job._clockwork_version = current["version"] + 1
+                return
+        raise ClaimConflictError(f"Job {job.id!r} kept changing while it was being updated")
+
+    @staticmethod
+    def _writer_changed_next_run_time(job: APJob, current: dict[str, Any], values: dict[str, Any]) -> bool:
+        """Whether a write means to set next_run_time, or would only restore a stale copy's.
+
+        A copy read at the current version writes everything. A stale copy (read before a
+        claim advanced the row) keeps the row's time unless it changed the time itself. A
+        fresh job (``replace_existing`` at start-up) keeps the row's time if the trigger is
+        unchanged, so restarts neither re-fire nor skip runs.
+        """
+        if isinstance(job, StoredJob):
+            if job._clockwork_version == current["version"]:
+                return True
+            return bool(job.next_run_time != job._clockwork_loaded_next)
+        return bool(values["trigger"] != current["trigger"])
+
+    def remove_job(self, job_id: str) -> None:
+        with self._lock:
+            if job_id in self._post_claim:
+                # The scheduler removing a job whose trigger is done: the claim marked it finished.
+                self._post_claim.discard(job_id)
+                return
+        deleted, _ = self._rows().active().filter(id=job_id).delete()
+        if not deleted:
+            raise JobLookupError(job_id)
+
+    def remove_all_jobs(self) -> None:
+        self._rows().all().delete()
+
+    # -- rows <-> jobs -----------------------------------------------------------------------
+
+    def _restore(self, row: Job) -> StoredJob:
+        if not isinstance(row.args, list) or not isinstance(row.kwargs, dict):
+            raise SerializationError("args must be a JSON list and kwargs a JSON object")
+        job = StoredJob.__new__(StoredJob)
+        job.__setstate__(
+            {
+                "version": 1,
+                "id": row.id,
+                "func": row.func,
+                "trigger": trigger_from_json(row.trigger),
+                "executor": row.executor,
+                "args": tuple(row.args),
+                "kwargs": row.kwargs,
+                "name": row.name or row.func,
+                "misfire_grace_time": row.misfire_grace_time,
+                "coalesce": row.coalesce,
+                "max_instances": row.max_instances,
+                "next_run_time": row.next_run_time,
+            }
+        )
+        if not callable(job.func):
+            raise TypeError(f"{row.func!r} is not callable")
+        job._scheduler = self._scheduler
+        job._jobstore_alias = self._alias
+        job._clockwork_version = row.version
+        job._clockwork_loaded_next = row.next_run_time
+        job._clockwork_claim = None
+        return job
+
+    def _flag(self, row: Job, exc: BaseException) -> None:
+        message = f"{type(exc).__name__}: {exc}"
+        logger.error(
+            "Job %r cannot be loaded and is skipped until fixed (row kept): %s", row.id, message
+        )
+        if row.load_error != message:
+            Job.objects.using(self.database).filter(id=row.id, version=row.version).update(
+                load_error=message
+            )
+
+    def _recheck_broken(self, now: datetime) -> None:
+        """Give rows flagged as broken another chance: a deploy may have fixed them."""
+        if time.monotonic() - self._last_recheck < BROKEN_RECHECK_SECONDS:
+            return
+        self._last_recheck = time.monotonic()
+        for row in self._rows().broken():
+            try:
+                self._restore(row)
+            except Exception:
+                continue
+            logger.info("Job %r loads again; it is scheduled from now on", row.id)
+            Job.objects.using(self.database).filter(id=row.id, version=row.version).update(
+                load_error="", version=F("version") + 1, updated_at=now
+            )
+
+
+def row_fields(job: APJob) -> dict[str, Any]:
+    """The column values for an APScheduler job; refuses anything that is not plain JSON."""
+    if not job.func_ref:
+        raise TransientJobError(job.id)
+    func = job.func
+    if ismethod(func) and not isclass(func.__self__):
+        raise SerializationError(
+            f"Job {job.id!r}: the bound method {job.func_ref} cannot be stored (its instance "
+            "is not JSON); use a module-level function, a staticmethod or a classmethod."
+        )
+    try:
+        check_json_arguments(job.args, job.kwargs)
+    except SerializationError as exc:
+        raise SerializationError(f"Job {job.id!r}: {exc}") from None
+    return {
+        "name": job.name,
+        "func": job.func_ref,
+        "trigger": trigger_to_json(job.trigger),
+        "args": list(job.args),
+        "kwargs": dict(job.kwargs),
+        "executor": job.executor,
+        "misfire_grace_time": job.misfire_grace_time,
+        "coalesce": job.coalesce,
+        "max_instances": job.max_instances,
+        "next_run_time": job.next_run_time,
+    }
+
+

@@ -1,0 +1,123 @@
+"""``manage.py runscheduler``: run a blocking scheduler in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+from types import FrameType
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from django_clockwork.conf import get_conf
+from django_clockwork.executor import ClockworkExecutor
+from django_clockwork.jobstore import DjangoJobStore
+from django_clockwork.runner import create_scheduler
+
+logger = logging.getLogger("django_clockwork.runscheduler")
+
+_LEVELS = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG, 3: logging.DEBUG}
+
+
+def seconds(value: str) -> float:
+    """argparse type: a number of seconds >= 0."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
+    if not number >= 0:
+        raise argparse.ArgumentTypeError(f"{value!r} must be >= 0")
+    return number
+
+
+class GracefulStop:
+    """First SIGINT/SIGTERM: stop claiming, wait for running jobs (bounded), stop.
+    Second: stop now, recording the runs still executing as ``abandoned``."""
+
+    def __init__(self, scheduler: Any, timeout: float) -> None:
+        self.scheduler = scheduler
+        self.store: DjangoJobStore = scheduler._jobstores["default"]
+        self.executor: ClockworkExecutor = scheduler._executors["default"]
+        self.timeout = timeout
+        self.reason: str | None = None
+
+    def install(self) -> None:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self.on_signal)
+
+    def on_signal(self, signum: int, frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        if self.reason is not None:
+            self.force(f"second signal ({name})")
+            return
+        self.reason = f"received {name}"
+        self.store.stop_claiming()
+        logger.warning(
+            "Stopping (%s): claiming no more runs, waiting up to %ss for %d running job(s); "
+            "send the signal again to stop at once",
+            name,
+            self.timeout,
+            self.executor.running,
+        )
+        threading.Thread(target=self._drain, name="clockwork-shutdown", daemon=True).start()
+
+    def _drain(self) -> None:
+        if self.executor.wait(self.timeout):
+            self.scheduler.shutdown(wait=False)
+        else:
+            self.force(f"shutdown timeout of {self.timeout}s reached")
+
+    def force(self, why: str) -> None:
+        abandoned = self.executor.abandon_in_flight(f"The scheduler was stopped: {why}")
+        logger.error("Scheduler stopped at once (%s); %d run(s) marked abandoned", why, abandoned)
+        logging.shutdown()
+        sys.stdout.flush()
+        os._exit(1)
+
+
+class Command(BaseCommand):
+    help = (
+        "Run a django-clockwork scheduler in the foreground. Any number may run at once on one "
+        "database; each scheduled run fires once. SIGINT/SIGTERM stops gracefully, a second "
+        "signal at once."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--shutdown-timeout",
+            type=seconds,
+            default=None,
+            help="Seconds to wait for running jobs after the first SIGINT/SIGTERM "
+            "(default: CLOCKWORK['SHUTDOWN_TIMEOUT']).",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        _configure_logging(options["verbosity"])
+        conf = get_conf()
+        timeout = options["shutdown_timeout"]
+        scheduler = create_scheduler(blocking=True)
+        stop = GracefulStop(scheduler, conf.shutdown_timeout if timeout is None else timeout)
+        stop.install()
+        logger.info(
+            "Scheduler starting on %s pid %d (database %r, poll every %ss, %d worker threads)",
+            socket.gethostname(),
+            os.getpid(),
+            conf.database,
+            conf.poll_interval,
+            conf.max_workers,
+        )
+        scheduler.start()
+        logger.info("Scheduler stopped: %s", stop.reason or "shut down")
+
+
+def _configure_logging(verbosity: int) -> None:
+    level = _LEVELS.get(verbosity, logging.DEBUG)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("django_clockwork").setLevel(level)
+    logging.getLogger("apscheduler").setLevel(level if verbosity >= 3 else max(level, logging.INFO))

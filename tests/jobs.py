@@ -1,0 +1,27 @@
+"""Job functions used by the tests (importable by scheduler processes)."""
+
+import os
+from pathlib import Path
+
+from django_clockwork import current_execution
+
+
+def noop() -> None:
+    pass
+
+
+def fail() -> None:
+    raise RuntimeError("this job fails on purpose")
+
+
+async def async_job(value: int) -> int:
+    return value * 2
+
+
+def record_hit() -> None:
+    """Append this run's (job id, scheduled time, pid) to the file named by CLOCKWORK_HITS."""
+    execution = current_execution()
+    assert execution is not None
+    line = f"{execution.job_id}\t{execution.scheduled_run_time.timestamp():.6f}\t{os.getpid()}\n"
+    with Path(os.environ["CLOCKWORK_HITS"]).open("a") as hits:
+        hits.write(line)

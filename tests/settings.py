@@ -1,0 +1,76 @@
+"""Test settings. The database comes from CLOCKWORK_TEST_DB: sqlite (default), postgres, mariadb.
+
+Scheduler processes started by the tests get CLOCKWORK_TEST_DB_NAME, the name of the
+test database pytest-django created, so that they share it with the test.
+"""
+
+import os
+import tempfile
+from pathlib import Path
+
+BACKEND = os.environ.get("CLOCKWORK_TEST_DB", "sqlite")
+SHARED_NAME = os.environ.get("CLOCKWORK_TEST_DB_NAME")
+SQLITE_PATH = str(Path(tempfile.gettempdir()) / f"clockwork-test-{os.environ.get('CLOCKWORK_TEST_RUN', 'local')}.sqlite3")
+
+if BACKEND == "sqlite":
+    DATABASE = {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": SHARED_NAME or SQLITE_PATH,
+        "TEST": {"NAME": SQLITE_PATH},
+        "OPTIONS": {"timeout": 20},
+    }
+elif BACKEND == "postgres":
+    DATABASE = {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": SHARED_NAME or "clockwork",
+        "USER": os.environ.get("PGUSER", "root"),
+        "HOST": os.environ.get("PGHOST", "127.0.0.1"),
+        "PORT": os.environ.get("PGPORT", "5432"),
+    }
+elif BACKEND == "mariadb":
+    DATABASE = {
+        "ENGINE": "django.db.backends.mysql",
+        "NAME": SHARED_NAME or "clockwork",
+        "USER": os.environ.get("MYSQL_USER", "root"),
+        "PASSWORD": os.environ.get("MYSQL_PASSWORD", ""),
+        "HOST": os.environ.get("MYSQL_HOST", "127.0.0.1"),
+        "PORT": os.environ.get("MYSQL_PORT", "3306"),
+        "OPTIONS": {"charset": "utf8mb4"},
+        "TEST": {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"},
+    }
+else:
+    raise RuntimeError(f"CLOCKWORK_TEST_DB must be sqlite, postgres or mariadb, not {BACKEND!r}")
+
+DATABASES = {"default": DATABASE}
+SECRET_KEY = "tests-only-not-secret"
+USE_TZ = True
+TIME_ZONE = "UTC"
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django_clockwork",
+]
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+ROOT_URLCONF = "tests.urls"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+CLOCKWORK = {"POLL_INTERVAL": 0.5}
