@@ -25,3 +25,15 @@ def record_hit() -> None:
     line = f"{execution.job_id}\t{execution.scheduled_run_time.timestamp():.6f}\t{os.getpid()}\n"
     with Path(os.environ["CLOCKWORK_HITS"]).open("a") as hits:
         hits.write(line)
+
+
+def echo(*args: object, **kwargs: object) -> tuple[tuple[object, ...], dict[str, object]]:
+    return args, kwargs
+
+
+def sleep_then_hit(seconds: float) -> None:
+    """Sleep, then record a hit like ``record_hit`` (for graceful-shutdown tests)."""
+    import time
+
+    time.sleep(seconds)
+    record_hit()

@@ -10,7 +10,9 @@ from pathlib import Path
 
 BACKEND = os.environ.get("CLOCKWORK_TEST_DB", "sqlite")
 SHARED_NAME = os.environ.get("CLOCKWORK_TEST_DB_NAME")
-SQLITE_PATH = str(Path(tempfile.gettempdir()) / f"clockwork-test-{os.environ.get('CLOCKWORK_TEST_RUN', 'local')}.sqlite3")
+# One database per test run (pid by default), so that runs side by side never share one.
+RUN = os.environ.get("CLOCKWORK_TEST_RUN") or str(os.getpid())
+SQLITE_PATH = str(Path(tempfile.gettempdir()) / f"clockwork-test-{RUN}.sqlite3")
 
 if BACKEND == "sqlite":
     DATABASE = {
@@ -22,7 +24,7 @@ if BACKEND == "sqlite":
 elif BACKEND == "postgres":
     DATABASE = {
         "ENGINE": "django.db.backends.postgresql",
-        "NAME": SHARED_NAME or "clockwork",
+        "NAME": SHARED_NAME or f"clockwork_{RUN}".replace("-", "_"),
         "USER": os.environ.get("PGUSER", "root"),
         "HOST": os.environ.get("PGHOST", "127.0.0.1"),
         "PORT": os.environ.get("PGPORT", "5432"),
@@ -30,7 +32,7 @@ elif BACKEND == "postgres":
 elif BACKEND == "mariadb":
     DATABASE = {
         "ENGINE": "django.db.backends.mysql",
-        "NAME": SHARED_NAME or "clockwork",
+        "NAME": SHARED_NAME or f"clockwork_{RUN}".replace("-", "_"),
         "USER": os.environ.get("MYSQL_USER", "root"),
         "PASSWORD": os.environ.get("MYSQL_PASSWORD", ""),
         "HOST": os.environ.get("MYSQL_HOST", "127.0.0.1"),

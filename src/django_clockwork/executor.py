@@ -30,9 +30,10 @@ from apscheduler.events import (
     JobExecutionEvent,
 )
 from apscheduler.executors.base import BaseExecutor, MaxInstancesReachedError
-from django.db import close_old_connections, connections
+from django.db import close_old_connections
 
 from django_clockwork.conf import get_conf
+from django_clockwork.jobstore import drop_broken_connection
 from django_clockwork.models import ExecutionStatus, JobExecution, TriggerSource
 
 logger = logging.getLogger(__name__)
@@ -243,7 +244,7 @@ def _record_many(
     """Update ledger rows, retrying while the database is unreachable; never raises."""
     for attempt, delay in enumerate((*RECORD_BACKOFF[: attempts - 1], None)):
         try:
-            connections[database].close_if_unusable_or_obsolete()
+            drop_broken_connection(database)
             JobExecution.objects.using(database).filter(
                 job_id=job_id, scheduled_run_time__in=run_times
             ).update(**fields)

@@ -28,6 +28,7 @@ from apscheduler.jobstores.base import (
 )
 from django.db import IntegrityError, connections, transaction
 from django.db.models import Case, DateTimeField, F, Q, Value, When
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from django_clockwork.conf import get_conf
@@ -116,7 +117,7 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
     # -- reads -------------------------------------------------------------------------------
 
     def _rows(self) -> Any:
-        connections[self.database].close_if_unusable_or_obsolete()
+        drop_broken_connection(self.database)
         return Job.objects.using(self.database)
 
     def lookup_job(self, job_id: str) -> StoredJob | None:
@@ -188,7 +189,7 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
 
     def _claim(self, now: datetime) -> list[StoredJob]:
         connection = connections[self.database]
-        connection.close_if_unusable_or_obsolete()
+        drop_broken_connection(self.database)
         with transaction.atomic(using=self.database):
             if connection.vendor == "sqlite":
                 self._take_sqlite_write_lock(connection)
@@ -224,10 +225,7 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
     ) -> tuple[Job, StoredJob, list[datetime], datetime | None] | None:
         """What the scheduler will compute for this row: its run times and next fire time."""
         try:
-            job = self._restore(row)
-            executors = getattr(self._scheduler, "_executors", None)
-            if executors is not None and job.executor not in executors:
-                raise LookupError(f"no executor named {job.executor!r} is configured")
+            job = self._load(row)
             run_times: list[datetime] = job._get_run_times(now)
             if job.coalesce:
                 run_times = run_times[-1:]
@@ -240,6 +238,8 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
         return row, job, run_times, next_time
 
     def _advance(self, planned: Sequence[tuple[Job, StoredJob, Any, Any]], now: datetime) -> None:
+        features = connections[self.database].features
+        cast = features.requires_casted_case_in_updates
         for start in range(0, len(planned), ADVANCE_CHUNK):
             chunk = planned[start : start + ADVANCE_CHUNK]
             owned = Q()
@@ -247,7 +247,8 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
             finished = []
             for row, _job, _times, next_time in chunk:
                 owned |= Q(id=row.id, version=row.version)
-                next_times.append(When(id=row.id, then=Value(next_time)))
+                value = Value(next_time, output_field=DateTimeField())
+                next_times.append(When(id=row.id, then=Cast(value, DateTimeField()) if cast else value))
                 if next_time is None:
                     finished.append(row.id)
             updated = (
@@ -256,7 +257,7 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
                 .update(
                     next_run_time=Case(*next_times, output_field=DateTimeField()),
                     finished_at=Case(
-                        When(id__in=finished, then=Value(now)),
+                        When(id__in=finished, then=Value(now, output_field=DateTimeField())),
                         default=None,
                         output_field=DateTimeField(),
                     ),
@@ -362,6 +363,14 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
 
     # -- rows <-> jobs -----------------------------------------------------------------------
 
+    def _load(self, row: Job) -> StoredJob:
+        """Restore a row for running: it must also name an executor the scheduler has."""
+        job = self._restore(row)
+        executors = getattr(self._scheduler, "_executors", None)
+        if executors is not None and job.executor not in executors:
+            raise LookupError(f"no executor named {job.executor!r} is configured")
+        return job
+
     def _restore(self, row: Job) -> StoredJob:
         if not isinstance(row.args, list) or not isinstance(row.kwargs, dict):
             raise SerializationError("args must be a JSON list and kwargs a JSON object")
@@ -408,13 +417,24 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
         self._last_recheck = time.monotonic()
         for row in self._rows().broken():
             try:
-                self._restore(row)
+                self._load(row)
             except Exception:
                 continue
             logger.info("Job %r loads again; it is scheduled from now on", row.id)
             Job.objects.using(self.database).filter(id=row.id, version=row.version).update(
                 load_error="", version=F("version") + 1, updated_at=now
             )
+
+
+def drop_broken_connection(database: str) -> None:
+    """Replace a connection the database dropped (restart, timeout) before using it.
+
+    Inside the caller's transaction the connection is left alone: closing it would
+    break that transaction.
+    """
+    connection = connections[database]
+    if not connection.in_atomic_block:
+        connection.close_if_unusable_or_obsolete()
 
 
 def row_fields(job: APJob) -> dict[str, Any]:

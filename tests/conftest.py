@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from apscheduler.job import Job as APJob
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.triggers.date import DateTrigger
+
+from django_clockwork import DjangoJobStore, create_scheduler
+from django_clockwork.conf import get_conf
+
+
+@pytest.fixture(autouse=True)
+def _fresh_conf() -> Iterator[None]:
+    get_conf.cache_clear()
+    yield
+    get_conf.cache_clear()
+
+
+@pytest.fixture
+def scheduler() -> BaseScheduler:
+    """A configured scheduler that is never started (lends defaults to jobs)."""
+    return create_scheduler()
+
+
+@pytest.fixture
+def store(scheduler: BaseScheduler) -> DjangoJobStore:
+    """A started store without the poll cap, as APScheduler's contract expects."""
+    jobstore = DjangoJobStore(poll_interval=None)
+    jobstore.start(scheduler, "default")
+    return jobstore
+
+
+MakeJob = Callable[..., APJob]
+
+
+@pytest.fixture
+def make_job(scheduler: BaseScheduler) -> MakeJob:
+    def make(
+        id: str = "job",
+        func: str = "tests.jobs:noop",
+        trigger: Any = None,
+        next_run_time: datetime | None | str = "auto",
+        **options: Any,
+    ) -> APJob:
+        trigger = trigger or DateTrigger(datetime(2999, 1, 1, tzinfo=timezone.utc))
+        defaults: dict[str, Any] = {
+            "executor": "default",
+            "args": (),
+            "kwargs": {},
+            "name": id,
+            "misfire_grace_time": 60,
+            "coalesce": True,
+            "max_instances": 1,
+        }
+        defaults.update(options)
+        if next_run_time == "auto":
+            next_run_time = trigger.get_next_fire_time(None, datetime.now(timezone.utc))
+        return APJob(
+            scheduler, id=id, func=func, trigger=trigger, next_run_time=next_run_time, **defaults
+        )
+
+    return make
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=timezone.utc)
+
+
+def seconds(n: float) -> timedelta:
+    return timedelta(seconds=n)

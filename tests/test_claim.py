@@ -1,0 +1,240 @@
+"""Claim-and-advance: each run time is handed to exactly one scheduler."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from unittest import mock
+
+import pytest
+from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from django.db import OperationalError, connection
+from django.utils import timezone
+
+from django_clockwork import DjangoJobStore, jobstore
+from django_clockwork.models import ExecutionStatus, Job, JobExecution
+
+from .conftest import MakeJob, utc
+
+pytestmark = pytest.mark.django_db
+
+EVERY_MINUTE = IntervalTrigger(minutes=1, start_date=utc(2030, 1, 1), timezone="UTC")
+
+
+def claim_pass(store: DjangoJobStore, now):  # type: ignore[no-untyped-def]
+    """One scheduler pass: claim, then write back as BaseScheduler._process_jobs does."""
+    jobs = store.get_due_jobs(now)
+    for job in jobs:
+        run_times = job._get_run_times(now)
+        run_times = run_times[-1:] if job.coalesce else run_times
+        next_time = job.trigger.get_next_fire_time(run_times[-1], now)
+        if next_time:
+            job._modify(next_run_time=next_time)
+            store.update_job(job)
+        else:
+            store.remove_job(job.id)
+    store.get_next_run_time()
+    return jobs
+
+
+def test_claim_advances_row_and_writes_ledger(store: DjangoJobStore, make_job: MakeJob) -> None:
+    store.add_job(make_job("tick", trigger=EVERY_MINUTE))
+    jobs = claim_pass(store, utc(2030, 1, 1, 0, 0, 30))
+    assert [job.id for job in jobs] == ["tick"]
+    assert jobs[0]._clockwork_claim.run_times == (utc(2030, 1, 1),)
+    row = Job.objects.get(id="tick")
+    assert (row.next_run_time, row.version) == (utc(2030, 1, 1, 0, 1), 2)
+    execution = JobExecution.objects.get()
+    assert (execution.job_id, execution.scheduled_run_time) == ("tick", utc(2030, 1, 1))
+    assert execution.status == ExecutionStatus.SCHEDULED
+    assert claim_pass(store, utc(2030, 1, 1, 0, 0, 30)) == []
+
+
+def test_second_scheduler_gets_nothing(scheduler, make_job: MakeJob) -> None:  # type: ignore[no-untyped-def]
+    first, second = DjangoJobStore(), DjangoJobStore()
+    first.start(scheduler, "default")
+    second.start(scheduler, "default")
+    first.add_job(make_job("tick", trigger=EVERY_MINUTE))
+    now = utc(2030, 1, 1, 0, 0, 1)
+    assert len(claim_pass(first, now)) == 1
+    assert claim_pass(second, now) == []
+    assert JobExecution.objects.count() == 1
+
+
+def test_scheduler_write_back_does_not_undo_claim(store: DjangoJobStore, make_job: MakeJob) -> None:
+    store.add_job(make_job("tick", trigger=EVERY_MINUTE))
+    (job,) = store.get_due_jobs(utc(2030, 1, 1, 0, 3, 30))
+    job._modify(next_run_time=utc(2029, 1, 1))  # whatever the scheduler computes: ignored
+    store.update_job(job)
+    assert Job.objects.get(id="tick").next_run_time == utc(2030, 1, 1, 0, 4)
+
+
+@pytest.mark.parametrize(("coalesce", "expected"), [(True, 1), (False, 4)])
+def test_missed_runs_follow_coalesce(
+    store: DjangoJobStore, make_job: MakeJob, coalesce: bool, expected: int
+) -> None:
+    store.add_job(make_job("tick", trigger=EVERY_MINUTE, coalesce=coalesce))
+    (job,) = claim_pass(store, utc(2030, 1, 1, 0, 3, 30))
+    assert len(job._clockwork_claim.run_times) == expected
+    assert JobExecution.objects.count() == expected
+    assert JobExecution.objects.order_by("scheduled_run_time").last().scheduled_run_time == utc(
+        2030, 1, 1, 0, 3
+    )
+    assert Job.objects.get(id="tick").next_run_time == utc(2030, 1, 1, 0, 4)
+
+
+def test_one_off_job_is_finished_not_deleted(store: DjangoJobStore, make_job: MakeJob) -> None:
+    store.add_job(make_job("once", trigger=DateTrigger(utc(2030, 1, 1))))
+    assert len(claim_pass(store, utc(2030, 1, 1, 0, 0, 1))) == 1
+    row = Job.objects.get(id="once")
+    assert row.next_run_time is None
+    assert row.finished_at is not None
+    assert store.lookup_job("once") is None
+    assert store.get_all_jobs() == []
+    assert store.get_next_run_time() is None
+    # The id can be used again, like after APScheduler removes a finished job.
+    store.add_job(make_job("once", trigger=DateTrigger(utc(2031, 1, 1))))
+    assert Job.objects.get(id="once").finished_at is None
+
+
+def test_ledger_is_a_second_fence(store: DjangoJobStore, make_job: MakeJob) -> None:
+    store.add_job(make_job("tick", trigger=EVERY_MINUTE))
+    JobExecution.objects.create(job_id="tick", scheduled_run_time=utc(2030, 1, 1))
+    (job,) = claim_pass(store, utc(2030, 1, 1, 0, 0, 1))
+    assert job._clockwork_claim.run_times == ()
+    assert JobExecution.objects.count() == 1
+
+
+def test_stale_copy_does_not_restore_old_next_run_time(
+    store: DjangoJobStore, make_job: MakeJob
+) -> None:
+    store.add_job(make_job("tick", func="tests.jobs:echo", trigger=EVERY_MINUTE))
+    stale = store.lookup_job("tick")  # read by a web process at version 1
+    claim_pass(store, utc(2030, 1, 1, 0, 0, 1))  # a scheduler fires 00:00 and advances
+    stale._modify(args=(42,))
+    store.update_job(stale)
+    row = Job.objects.get(id="tick")
+    assert row.args == [42]
+    assert row.next_run_time == utc(2030, 1, 1, 0, 1)
+    assert claim_pass(store, utc(2030, 1, 1, 0, 0, 2)) == []
+
+
+def test_stale_copy_that_reschedules_wins(store: DjangoJobStore, make_job: MakeJob) -> None:
+    store.add_job(make_job("tick", trigger=EVERY_MINUTE))
+    stale = store.lookup_job("tick")
+    claim_pass(store, utc(2030, 1, 1, 0, 0, 1))
+    stale._modify(next_run_time=None)  # paused by a user
+    store.update_job(stale)
+    assert Job.objects.get(id="tick").next_run_time is None
+
+
+@pytest.mark.parametrize(
+    ("new_trigger", "expected_next"),
+    [
+        (EVERY_MINUTE, utc(2030, 1, 1, 0, 1)),
+        (IntervalTrigger(minutes=5, start_date=utc(2030, 1, 1), timezone="UTC"), utc(2030, 1, 1)),
+    ],
+)
+def test_replace_existing_keeps_time_unless_trigger_changed(
+    store: DjangoJobStore, make_job: MakeJob, new_trigger, expected_next  # type: ignore[no-untyped-def]
+) -> None:
+    store.add_job(make_job("tick", trigger=EVERY_MINUTE))
+    claim_pass(store, utc(2030, 1, 1, 0, 0, 1))
+    store.update_job(make_job("tick", trigger=new_trigger, next_run_time=utc(2030, 1, 1)))
+    assert Job.objects.get(id="tick").next_run_time == expected_next
+
+
+def test_nothing_handed_out_after_shutdown(store: DjangoJobStore, make_job: MakeJob) -> None:
+    store.add_job(make_job("tick", trigger=EVERY_MINUTE))
+    store.shutdown()
+    assert store.get_due_jobs(utc(2030, 1, 2)) == []
+    assert store.get_next_run_time() is None
+    assert Job.objects.get(id="tick").next_run_time == utc(2030, 1, 1)
+    assert not JobExecution.objects.exists()
+
+
+def test_next_run_time_capped_at_poll_interval(scheduler, make_job: MakeJob) -> None:  # type: ignore[no-untyped-def]
+    store = DjangoJobStore(poll_interval=2.0)
+    store.start(scheduler, "default")
+    before = timezone.now()
+    cap = store.get_next_run_time()
+    assert before + timedelta(seconds=2) <= cap <= timezone.now() + timedelta(seconds=2)
+    store.add_job(make_job("soon", trigger=DateTrigger(before + timedelta(seconds=1))))
+    assert store.get_next_run_time() == before + timedelta(seconds=1)
+
+
+def test_next_run_time_never_raises(scheduler, caplog) -> None:  # type: ignore[no-untyped-def]
+    store = DjangoJobStore(poll_interval=None)
+    store.start(scheduler, "default")
+    before = timezone.now()
+    with mock.patch.object(store, "_rows", side_effect=OperationalError("server closed")):
+        answer = store.get_next_run_time()
+    assert answer >= before + timedelta(seconds=store.retry_interval)
+    assert "Could not read the next run time" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        ({"func": "tests.moved_away:noop"}, "could not import module"),
+        ({"func": "not a reference"}, "ValueError"),
+        ({"trigger": {"type": "cron", "minute": "99"}}, "SerializationError"),
+        ({"trigger": {"type": "fortnightly"}}, "unknown trigger type"),
+        ({"args": "not-a-list"}, "args must be a JSON list"),
+        ({"executor": "gpu"}, "no executor named 'gpu'"),
+    ],
+)
+def test_broken_row_is_skipped_flagged_and_kept(
+    store: DjangoJobStore, make_job: MakeJob, caplog, change, error  # type: ignore[no-untyped-def]
+) -> None:
+    store.add_job(make_job("broken", trigger=EVERY_MINUTE))
+    store.add_job(make_job("healthy", trigger=EVERY_MINUTE))
+    Job.objects.filter(id="broken").update(**change)
+    with caplog.at_level(logging.ERROR, logger="django_clockwork"):
+        jobs = claim_pass(store, utc(2030, 1, 1, 0, 0, 1))
+        assert [job.id for job in jobs] == ["healthy"]
+        claim_pass(store, utc(2030, 1, 1, 0, 1, 1))
+    row = Job.objects.get(id="broken")
+    assert error in row.load_error
+    assert caplog.text.count("'broken' cannot be loaded") == 1
+    assert row.next_run_time == utc(2030, 1, 1)
+    # Its (past) time must not make the scheduler spin: only healthy jobs count.
+    store.poll_interval = None
+    assert store.get_next_run_time() == utc(2030, 1, 1, 0, 2)
+    assert not JobExecution.objects.filter(job_id="broken").exists()
+
+
+def test_fixed_row_is_picked_up_again(
+    store: DjangoJobStore, make_job: MakeJob, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    store.add_job(make_job("broken", trigger=EVERY_MINUTE))
+    Job.objects.filter(id="broken").update(func="tests.moved_away:noop")
+    assert claim_pass(store, utc(2030, 1, 1, 0, 0, 1)) == []
+    Job.objects.filter(id="broken").update(func="tests.jobs:noop")
+    monkeypatch.setattr(jobstore, "BROKEN_RECHECK_SECONDS", 0.0)
+    store.get_next_run_time()
+    assert Job.objects.get(id="broken").load_error == ""
+    assert [job.id for job in claim_pass(store, utc(2030, 1, 1, 0, 0, 2))] == ["broken"]
+
+
+def test_claiming_many_jobs_takes_few_queries(
+    scheduler, make_job: MakeJob, django_assert_max_num_queries
+) -> None:  # type: ignore[no-untyped-def]
+    store = DjangoJobStore(batch_size=1000, poll_interval=None)
+    store.start(scheduler, "default")
+    store.add_job(make_job("template", trigger=EVERY_MINUTE))
+    template = Job.objects.get()
+    Job.objects.bulk_create(
+        Job(**{**{f.attname: getattr(template, f.attname) for f in Job._meta.fields}, "id": f"j{i}"})
+        for i in range(1, 1000)
+    )
+    # PostgreSQL and MariaDB: lock+select, 5 chunked UPDATEs, a ledger check, one INSERT,
+    # plus the savepoint pair of the test transaction.
+    # SQLite adds its write lock and splits the INSERT at its 999 bound parameters.
+    budget = 25 if connection.vendor == "sqlite" else 10
+    with django_assert_max_num_queries(budget):
+        jobs = store.get_due_jobs(utc(2030, 1, 1, 0, 0, 1))
+    assert len(jobs) == 1000
+    assert JobExecution.objects.count() == 1000
+    assert not Job.objects.filter(next_run_time=utc(2030, 1, 1)).exists()
