@@ -37,3 +37,24 @@ def sleep_then_hit(seconds: float) -> None:
 
     time.sleep(seconds)
     record_hit()
+
+
+def sleep(seconds: float) -> None:
+    import time
+
+    time.sleep(seconds)
+
+
+def count_connections_closed() -> str:
+    from django.db import connection
+
+    return "open" if connection.connection is not None else "closed"
+
+
+def whoami() -> object:
+    return current_execution()
+
+
+class Greeter:
+    def greet(self) -> str:
+        return "hello"

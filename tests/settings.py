@@ -43,7 +43,18 @@ elif BACKEND == "mariadb":
 else:
     raise RuntimeError(f"CLOCKWORK_TEST_DB must be sqlite, postgres or mariadb, not {BACKEND!r}")
 
-DATABASES = {"default": DATABASE}
+DATABASES = {
+    "default": DATABASE,
+    # A second database, for the tests of CLOCKWORK["DATABASE"] and the router.
+    "other": {
+        **DATABASE,
+        "NAME": f"{DATABASE['NAME']}-other" if BACKEND == "sqlite" else f"{DATABASE['NAME']}_other",
+        "TEST": {
+            **DATABASE.get("TEST", {}),
+            **({"NAME": f"{SQLITE_PATH}-other"} if BACKEND == "sqlite" else {}),
+        },
+    },
+}
 SECRET_KEY = "tests-only-not-secret"
 USE_TZ = True
 TIME_ZONE = "UTC"

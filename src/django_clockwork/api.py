@@ -17,13 +17,18 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.util import undefined
 
+from django_clockwork.conf import Conf, get_conf
 from django_clockwork.jobstore import ConflictingIdError, DjangoJobStore
 from django_clockwork.runner import create_scheduler
 
 
-@functools.cache
 def _detached() -> tuple[BaseScheduler, DjangoJobStore]:
     """A scheduler that is never started: it lends its defaults and trigger parsing."""
+    return _detached_for(get_conf())
+
+
+@functools.cache
+def _detached_for(conf: Conf) -> tuple[BaseScheduler, DjangoJobStore]:
     scheduler = create_scheduler()
     store: DjangoJobStore = scheduler._jobstores["default"]
     store.start(scheduler, "default")

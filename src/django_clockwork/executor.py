@@ -144,6 +144,8 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
             self._run_job_error(job.id, exc, exc.__traceback__)
         else:
             self._run_job_success(job.id, events)
+        finally:
+            close_old_connections()  # honours CONN_MAX_AGE, like the end of a request
 
     def _run_one(self, job: Any, run_time: datetime, database: str) -> JobExecutionEvent:
         alias = job._jobstore_alias

@@ -92,7 +92,9 @@ def trigger_to_json(trigger: BaseTrigger) -> dict[str, Any]:
             f"Trigger {type(trigger).__name__} cannot be stored as JSON. Supported: "
             "date, interval, cron, calendarinterval, and/or combinations of them."
         )
-    return encoder(trigger)
+    data = encoder(trigger)
+    trigger_from_json(data)  # what cannot be read back is refused now, not at run time
+    return data
 
 
 def trigger_from_json(data: Any) -> BaseTrigger:
@@ -146,6 +148,8 @@ _INTERVAL_UNITS = (("weeks", 604800), ("days", 86400), ("hours", 3600), ("minute
 
 def _encode_interval(trigger: IntervalTrigger) -> dict[str, Any]:
     remaining = trigger.interval.total_seconds()
+    if remaining < 0:
+        raise SerializationError(f"interval seconds must be a number >= 0, not {remaining!r}")
     data: dict[str, Any] = {"type": "interval"}
     for unit, seconds in _INTERVAL_UNITS:
         data[unit], remaining = divmod(remaining, seconds)

@@ -1,0 +1,84 @@
+"""Settings parsing and the system checks: one id per misconfiguration."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.test import override_settings
+
+from django_clockwork.checks import check_settings
+from django_clockwork.conf import Conf, JobDefaults, get_conf
+
+
+def ids(**settings: object) -> list[str]:
+    with override_settings(**settings):
+        return [message.id for message in check_settings()]
+
+
+def test_defaults() -> None:
+    with override_settings(CLOCKWORK={}, TIME_ZONE="Europe/Paris"):
+        assert get_conf() == Conf(timezone="Europe/Paris", job_defaults=JobDefaults())
+        assert check_settings() == []
+
+
+def test_settings_are_reread_when_changed() -> None:
+    with override_settings(CLOCKWORK={"POLL_INTERVAL": 3}):
+        assert get_conf().poll_interval == 3.0
+    with override_settings(CLOCKWORK={"POLL_INTERVAL": 4}):
+        assert get_conf().poll_interval == 4.0
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (["not", "a", "dict"], ["clockwork.E001"]),
+        ({"POLL_INTERVALL": 1}, ["clockwork.E002"]),
+        ({"POLL_INTERVAL": 0}, ["clockwork.E003"]),
+        ({"POLL_INTERVAL": "1s"}, ["clockwork.E003"]),
+        ({"MAX_WORKERS": 2.5}, ["clockwork.E003"]),
+        ({"CLAIM_BATCH_SIZE": True}, ["clockwork.E003"]),
+        ({"SHUTDOWN_TIMEOUT": -1}, ["clockwork.E003"]),
+        ({"LISTENERS": "myapp.listen"}, ["clockwork.E003"]),
+        ({"DATABASE": "scheduler"}, ["clockwork.E004"]),
+        ({"TIMEZONE": "Mars/Base"}, ["clockwork.E006"]),
+        ({"JOB_DEFAULTS": {"coalesce": "yes"}}, ["clockwork.E007"]),
+        ({"JOB_DEFAULTS": {"misfire_grace": 5}}, ["clockwork.E007"]),
+        ({"JOB_DEFAULTS": {"max_instances": 0}}, ["clockwork.E007"]),
+        ({"LISTENERS": ["tests.no_such_module.listener"]}, ["clockwork.E008"]),
+        ({"LISTENERS": ["tests.settings.SECRET_KEY"]}, ["clockwork.E008"]),
+    ],
+)
+def test_each_misconfiguration_has_a_check(value: object, expected: list[str]) -> None:
+    assert ids(CLOCKWORK=value) == expected
+
+
+def test_use_tz_false() -> None:
+    assert ids(CLOCKWORK={}, USE_TZ=False) == ["clockwork.E005"]
+
+
+def test_unknown_key_hint_suggests_the_close_one() -> None:
+    with override_settings(CLOCKWORK={"POLL_INTERVALL": 1}):
+        (message,) = check_settings()
+    assert message.hint == "Did you mean 'POLL_INTERVAL'?"
+
+
+def test_invalid_settings_refuse_to_run() -> None:
+    with override_settings(CLOCKWORK={"MAX_WORKERS": 0}), pytest.raises(
+        ImproperlyConfigured, match=r"MAX_WORKERS.*\(clockwork.E003\)"
+    ):
+        get_conf()
+
+
+def test_listener_paths_are_resolved() -> None:
+    with override_settings(CLOCKWORK={"LISTENERS": ["tests.jobs.noop"]}):
+        from tests.jobs import noop
+
+        assert get_conf().listener_callables() == [noop]
+
+
+@pytest.mark.parametrize("value", ["-1", "soon", "nan"])
+def test_runscheduler_rejects_bad_shutdown_timeout(value: str) -> None:
+    with pytest.raises(CommandError, match="shutdown-timeout"):
+        call_command("runscheduler", "--shutdown-timeout", value)
