@@ -43,7 +43,7 @@ def make_job(scheduler: BaseScheduler) -> MakeJob:
         id: str = "job",
         func: str = "tests.jobs:noop",
         trigger: Any = None,
-        next_run_time: datetime | None | str = "auto",
+        next_run_time: datetime | str | None = "auto",
         **options: Any,
     ) -> APJob:
         trigger = trigger or DateTrigger(datetime(2999, 1, 1, tzinfo=timezone.utc))

@@ -5,6 +5,7 @@ test database pytest-django created, so that they share it with the test.
 """
 
 import os
+from typing import Any
 import tempfile
 from pathlib import Path
 
@@ -14,6 +15,7 @@ SHARED_NAME = os.environ.get("CLOCKWORK_TEST_DB_NAME")
 RUN = os.environ.get("CLOCKWORK_TEST_RUN") or str(os.getpid())
 SQLITE_PATH = str(Path(tempfile.gettempdir()) / f"clockwork-test-{RUN}.sqlite3")
 
+DATABASE: dict[str, Any]
 if BACKEND == "sqlite":
     DATABASE = {
         "ENGINE": "django.db.backends.sqlite3",

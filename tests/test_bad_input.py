@@ -86,8 +86,9 @@ def test_existing_id_is_refused_and_kept() -> None:
 
 def test_replace_existing_replaces() -> None:
     api.add_job("tests.jobs:noop", "interval", seconds=5, id="same", name="first")
-    api.add_job("tests.jobs:fail", "interval", seconds=9, id="same", name="second",
-                replace_existing=True)
+    api.add_job(
+        "tests.jobs:fail", "interval", seconds=9, id="same", name="second", replace_existing=True
+    )
     row = Job.objects.get(id="same")
     assert (row.name, row.func, row.trigger["seconds"]) == ("second", "tests.jobs:fail", 9)
 
@@ -95,8 +96,14 @@ def test_replace_existing_replaces() -> None:
 def test_bad_replacement_leaves_row_untouched() -> None:
     api.add_job("tests.jobs:echo", "interval", seconds=5, id="same", args=[1])
     with pytest.raises(SerializationError):
-        api.add_job("tests.jobs:echo", "interval", seconds=5, id="same", args=[object()],
-                    replace_existing=True)
+        api.add_job(
+            "tests.jobs:echo",
+            "interval",
+            seconds=5,
+            id="same",
+            args=[object()],
+            replace_existing=True,
+        )
     assert Job.objects.get(id="same").args == [1]
 
 

@@ -137,7 +137,10 @@ def test_stale_copy_that_reschedules_wins(store: DjangoJobStore, make_job: MakeJ
     ],
 )
 def test_replace_existing_keeps_time_unless_trigger_changed(
-    store: DjangoJobStore, make_job: MakeJob, new_trigger, expected_next  # type: ignore[no-untyped-def]
+    store: DjangoJobStore,
+    make_job: MakeJob,
+    new_trigger,
+    expected_next,  # type: ignore[no-untyped-def]
 ) -> None:
     store.add_job(make_job("tick", trigger=EVERY_MINUTE))
     claim_pass(store, utc(2030, 1, 1, 0, 0, 1))
@@ -186,7 +189,11 @@ def test_next_run_time_never_raises(scheduler, caplog) -> None:  # type: ignore[
     ],
 )
 def test_broken_row_is_skipped_flagged_and_kept(
-    store: DjangoJobStore, make_job: MakeJob, caplog, change, error  # type: ignore[no-untyped-def]
+    store: DjangoJobStore,
+    make_job: MakeJob,
+    caplog,
+    change,
+    error,  # type: ignore[no-untyped-def]
 ) -> None:
     store.add_job(make_job("broken", trigger=EVERY_MINUTE))
     store.add_job(make_job("healthy", trigger=EVERY_MINUTE))
@@ -226,7 +233,9 @@ def test_claiming_many_jobs_takes_few_queries(
     store.add_job(make_job("template", trigger=EVERY_MINUTE))
     template = Job.objects.get()
     Job.objects.bulk_create(
-        Job(**{**{f.attname: getattr(template, f.attname) for f in Job._meta.fields}, "id": f"j{i}"})
+        Job(
+            **{**{f.attname: getattr(template, f.attname) for f in Job._meta.fields}, "id": f"j{i}"}
+        )
         for i in range(1, 1000)
     )
     # PostgreSQL and MariaDB: lock+select, 5 chunked UPDATEs, a ledger check, one INSERT,

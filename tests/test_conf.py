@@ -65,8 +65,9 @@ def test_unknown_key_hint_suggests_the_close_one() -> None:
 
 
 def test_invalid_settings_refuse_to_run() -> None:
-    with override_settings(CLOCKWORK={"MAX_WORKERS": 0}), pytest.raises(
-        ImproperlyConfigured, match=r"MAX_WORKERS.*\(clockwork.E003\)"
+    with (
+        override_settings(CLOCKWORK={"MAX_WORKERS": 0}),
+        pytest.raises(ImproperlyConfigured, match=r"MAX_WORKERS.*\(clockwork.E003\)"),
     ):
         get_conf()
 

@@ -19,9 +19,10 @@ pytestmark = pytest.mark.django_db(databases=["default", "other"], transaction=T
 
 
 def test_every_store_query_uses_the_configured_alias(make_job: MakeJob) -> None:
-    with override_settings(CLOCKWORK={"DATABASE": "other"}), CaptureQueriesContext(
-        connections["default"]
-    ) as on_default:
+    with (
+        override_settings(CLOCKWORK={"DATABASE": "other"}),
+        CaptureQueriesContext(connections["default"]) as on_default,
+    ):
         scheduler = create_scheduler()
         store = DjangoJobStore(poll_interval=None)
         store.start(scheduler, "default")

@@ -96,8 +96,15 @@ def test_late_run_is_missed(store, executor, make_job) -> None:  # type: ignore[
 
 def test_max_instances_skips_and_records(store, executor, make_job) -> None:  # type: ignore[no-untyped-def]
     trigger = IntervalTrigger(seconds=1, start_date=timezone.now() - timedelta(seconds=1.5))
-    store.add_job(make_job("slow", func="tests.jobs:sleep", args=(1,), trigger=trigger,
-                           next_run_time=timezone.now() - timedelta(seconds=1.5)))
+    store.add_job(
+        make_job(
+            "slow",
+            func="tests.jobs:sleep",
+            args=(1,),
+            trigger=trigger,
+            next_run_time=timezone.now() - timedelta(seconds=1.5),
+        )
+    )
     (first,) = store.get_due_jobs(timezone.now())
     executor.submit_job(first, [])
     time.sleep(0.7)
@@ -105,12 +112,16 @@ def test_max_instances_skips_and_records(store, executor, make_job) -> None:  # 
     with pytest.raises(MaxInstancesReachedError):
         executor.submit_job(second, [])
     assert executor.wait(5)
-    statuses = list(JobExecution.objects.order_by("scheduled_run_time").values_list("status", flat=True))
+    statuses = list(
+        JobExecution.objects.order_by("scheduled_run_time").values_list("status", flat=True)
+    )
     assert statuses == [ExecutionStatus.SUCCEEDED, ExecutionStatus.SKIPPED]
     assert "max_instances (1) reached" in JobExecution.objects.get(status="skipped").exception
 
 
-def test_job_sees_its_execution_and_fresh_connections(store, executor, make_job, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_job_sees_its_execution_and_fresh_connections(
+    store, executor, make_job, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     from django_clockwork import executor as executor_module
 
     calls = []
@@ -160,15 +171,17 @@ def test_scheduler_end_to_end_with_listeners() -> None:
     finally:
         scheduler.shutdown()
         gc.collect()  # close the finished scheduler thread's connection before teardown
-    assert {(e.job_id, e.code) for e in events} >= {("ok", EVENT_JOB_EXECUTED), ("bad", EVENT_JOB_ERROR)}
+    assert {(e.job_id, e.code) for e in events} >= {
+        ("ok", EVENT_JOB_EXECUTED),
+        ("bad", EVENT_JOB_ERROR),
+    }
     assert JobExecution.objects.filter(job_id="ok", status="succeeded").exists()
     assert JobExecution.objects.filter(job_id="bad", status="failed").exists()
 
 
 def test_max_instances_event_reaches_listeners() -> None:
     events: list[Any] = []
-    api.add_job("tests.jobs:sleep", "interval", seconds=0.2, args=[1.2], id="slow",
-                coalesce=True)
+    api.add_job("tests.jobs:sleep", "interval", seconds=0.2, args=[1.2], id="slow", coalesce=True)
     scheduler = create_scheduler()
     scheduler.add_listener(events.append, EVENT_JOB_MAX_INSTANCES)
     scheduler.start()

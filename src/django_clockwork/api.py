@@ -13,12 +13,12 @@ from datetime import datetime
 from typing import Any
 
 from apscheduler.job import Job as APJob
-from apscheduler.jobstores.base import JobLookupError
+from apscheduler.jobstores.base import ConflictingIdError, JobLookupError
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.util import undefined
 
 from django_clockwork.conf import Conf, get_conf
-from django_clockwork.jobstore import ConflictingIdError, DjangoJobStore
+from django_clockwork.jobstore import DjangoJobStore
 from django_clockwork.runner import create_scheduler
 
 

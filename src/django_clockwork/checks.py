@@ -14,9 +14,7 @@ from django_clockwork import conf
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     problems = conf.find_problems()
     if problems:
-        return [
-            checks.Error(problem.msg, hint=problem.hint, id=problem.id) for problem in problems
-        ]
+        return [checks.Error(problem.msg, hint=problem.hint, id=problem.id) for problem in problems]
     return check_routing()
 
 

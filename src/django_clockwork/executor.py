@@ -228,7 +228,11 @@ def _ensure_rows(database: str, job: Any, run_times: list[datetime]) -> None:
         JobExecution.objects.using(database).get_or_create(
             job_id=job.id,
             scheduled_run_time=run_time,
-            defaults={"job_name": job.name, "func": job.func_ref or "", "trigger_source": TriggerSource.SCHEDULE},
+            defaults={
+                "job_name": job.name,
+                "func": job.func_ref or "",
+                "trigger_source": TriggerSource.SCHEDULE,
+            },
         )
 
 

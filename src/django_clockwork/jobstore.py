@@ -248,7 +248,9 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
             for row, _job, _times, next_time in chunk:
                 owned |= Q(id=row.id, version=row.version)
                 value = Value(next_time, output_field=DateTimeField())
-                next_times.append(When(id=row.id, then=Cast(value, DateTimeField()) if cast else value))
+                next_times.append(
+                    When(id=row.id, then=Cast(value, DateTimeField()) if cast else value)
+                )
                 if next_time is None:
                     finished.append(row.id)
             updated = (
@@ -271,7 +273,9 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
     def _write_ledger(
         self, planned: Sequence[tuple[Job, StoredJob, list[datetime], Any]]
     ) -> set[tuple[str, datetime]]:
-        wanted = {(row.id, t.astimezone(dt_timezone.utc)) for row, _j, times, _n in planned for t in times}
+        wanted = {
+            (row.id, t.astimezone(dt_timezone.utc)) for row, _j, times, _n in planned for t in times
+        }
         existing = set(
             JobExecution.objects.using(self.database)
             .filter(
@@ -281,7 +285,11 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
             .values_list("job_id", "scheduled_run_time")
         )
         if existing:
-            logger.warning("Not running %d run time(s) already in the ledger: %s", len(existing), sorted(existing))
+            logger.warning(
+                "Not running %d run time(s) already in the ledger: %s",
+                len(existing),
+                sorted(existing),
+            )
         names = {row.id: (row.name, row.func) for row, *_ in planned}
         JobExecution.objects.using(self.database).bulk_create(
             JobExecution(
@@ -318,7 +326,12 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
         fields = row_fields(job)
         rows = self._rows()
         for _attempt in range(5):
-            current = rows.active().filter(id=job.id).values("version", "next_run_time", "trigger").first()
+            current = (
+                rows.active()
+                .filter(id=job.id)
+                .values("version", "next_run_time", "trigger")
+                .first()
+            )
             if current is None:
                 raise JobLookupError(job.id)
             values = dict(fields)
@@ -334,7 +347,9 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
         raise ClaimConflictError(f"Job {job.id!r} kept changing while it was being updated")
 
     @staticmethod
-    def _writer_changed_next_run_time(job: APJob, current: dict[str, Any], values: dict[str, Any]) -> bool:
+    def _writer_changed_next_run_time(
+        job: APJob, current: dict[str, Any], values: dict[str, Any]
+    ) -> bool:
         """Whether a write means to set next_run_time, or would only restore a stale copy's.
 
         A copy read at the current version writes everything. A stale copy (read before a
@@ -463,5 +478,3 @@ def row_fields(job: APJob) -> dict[str, Any]:
         "max_instances": job.max_instances,
         "next_run_time": job.next_run_time,
     }
-
-

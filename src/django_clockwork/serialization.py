@@ -115,8 +115,8 @@ def trigger_from_json(data: Any) -> BaseTrigger:
         raise SerializationError(f"invalid {kind} trigger {data!r}: {exc}") from exc
 
 
-def _jitter(data: dict[str, Any]) -> int | None:
-    jitter = data.get("jitter")
+def _jitter(data: dict[str, Any]) -> float | None:
+    jitter: float | None = data.get("jitter")
     if jitter is not None and (not isinstance(jitter, (int, float)) or jitter < 0):
         raise SerializationError(f"jitter must be a number of seconds >= 0, not {jitter!r}")
     return jitter

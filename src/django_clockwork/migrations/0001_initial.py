@@ -4,62 +4,139 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Job',
+            name="Job",
             fields=[
-                ('id', models.CharField(max_length=191, primary_key=True, serialize=False)),
-                ('name', models.CharField(blank=True, max_length=255)),
-                ('func', models.CharField(help_text="Reference to the callable, as 'package.module:qualname'.", max_length=255)),
-                ('trigger', models.JSONField(help_text="The trigger as JSON; see the README's trigger format.")),
-                ('args', models.JSONField(blank=True, default=list)),
-                ('kwargs', models.JSONField(blank=True, default=dict)),
-                ('executor', models.CharField(default='default', max_length=100)),
-                ('misfire_grace_time', models.PositiveIntegerField(blank=True, help_text='Seconds a run may start late; empty means no limit.', null=True)),
-                ('coalesce', models.BooleanField(default=True)),
-                ('max_instances', models.PositiveIntegerField(default=1)),
-                ('next_run_time', models.DateTimeField(blank=True, help_text='Empty means paused (or finished).', null=True)),
-                ('version', models.PositiveBigIntegerField(default=1)),
-                ('source', models.CharField(choices=[('code', 'code'), ('admin', 'admin'), ('api', 'API')], default='api', max_length=10)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('finished_at', models.DateTimeField(blank=True, help_text='Set when the trigger has no further fire time.', null=True)),
-                ('load_error', models.TextField(blank=True, help_text='Why this row cannot be loaded; it is skipped until fixed.')),
+                ("id", models.CharField(max_length=191, primary_key=True, serialize=False)),
+                ("name", models.CharField(blank=True, max_length=255)),
+                (
+                    "func",
+                    models.CharField(
+                        help_text="Reference to the callable, as 'package.module:qualname'.",
+                        max_length=255,
+                    ),
+                ),
+                (
+                    "trigger",
+                    models.JSONField(
+                        help_text="The trigger as JSON; see the README's trigger format."
+                    ),
+                ),
+                ("args", models.JSONField(blank=True, default=list)),
+                ("kwargs", models.JSONField(blank=True, default=dict)),
+                ("executor", models.CharField(default="default", max_length=100)),
+                (
+                    "misfire_grace_time",
+                    models.PositiveIntegerField(
+                        blank=True,
+                        help_text="Seconds a run may start late; empty means no limit.",
+                        null=True,
+                    ),
+                ),
+                ("coalesce", models.BooleanField(default=True)),
+                ("max_instances", models.PositiveIntegerField(default=1)),
+                (
+                    "next_run_time",
+                    models.DateTimeField(
+                        blank=True, help_text="Empty means paused (or finished).", null=True
+                    ),
+                ),
+                ("version", models.PositiveBigIntegerField(default=1)),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[("code", "code"), ("admin", "admin"), ("api", "API")],
+                        default="api",
+                        max_length=10,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "finished_at",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="Set when the trigger has no further fire time.",
+                        null=True,
+                    ),
+                ),
+                (
+                    "load_error",
+                    models.TextField(
+                        blank=True,
+                        help_text="Why this row cannot be loaded; it is skipped until fixed.",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['next_run_time', 'id'],
-                'indexes': [models.Index(fields=['next_run_time'], name='clockwork_job_next_run')],
+                "ordering": ["next_run_time", "id"],
+                "indexes": [models.Index(fields=["next_run_time"], name="clockwork_job_next_run")],
             },
         ),
         migrations.CreateModel(
-            name='JobExecution',
+            name="JobExecution",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('job_id', models.CharField(max_length=191)),
-                ('job_name', models.CharField(blank=True, max_length=255)),
-                ('func', models.CharField(blank=True, max_length=255)),
-                ('scheduled_run_time', models.DateTimeField()),
-                ('status', models.CharField(choices=[('scheduled', 'scheduled'), ('running', 'running'), ('succeeded', 'succeeded'), ('failed', 'failed'), ('missed', 'missed'), ('skipped', 'skipped (max instances)'), ('abandoned', 'abandoned')], default='scheduled', max_length=10)),
-                ('trigger_source', models.CharField(choices=[('schedule', 'schedule'), ('run-now', 'run now'), ('api', 'API')], default='schedule', max_length=10)),
-                ('claimed_at', models.DateTimeField(auto_now_add=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('duration', models.FloatField(blank=True, help_text='Seconds.', null=True)),
-                ('exception', models.TextField(blank=True)),
-                ('traceback', models.TextField(blank=True)),
-                ('hostname', models.CharField(blank=True, max_length=255)),
-                ('pid', models.PositiveIntegerField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("job_id", models.CharField(max_length=191)),
+                ("job_name", models.CharField(blank=True, max_length=255)),
+                ("func", models.CharField(blank=True, max_length=255)),
+                ("scheduled_run_time", models.DateTimeField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("scheduled", "scheduled"),
+                            ("running", "running"),
+                            ("succeeded", "succeeded"),
+                            ("failed", "failed"),
+                            ("missed", "missed"),
+                            ("skipped", "skipped (max instances)"),
+                            ("abandoned", "abandoned"),
+                        ],
+                        default="scheduled",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "trigger_source",
+                    models.CharField(
+                        choices=[("schedule", "schedule"), ("run-now", "run now"), ("api", "API")],
+                        default="schedule",
+                        max_length=10,
+                    ),
+                ),
+                ("claimed_at", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("duration", models.FloatField(blank=True, help_text="Seconds.", null=True)),
+                ("exception", models.TextField(blank=True)),
+                ("traceback", models.TextField(blank=True)),
+                ("hostname", models.CharField(blank=True, max_length=255)),
+                ("pid", models.PositiveIntegerField(blank=True, null=True)),
             ],
             options={
-                'ordering': ['-scheduled_run_time', '-id'],
-                'indexes': [models.Index(fields=['-scheduled_run_time'], name='clockwork_exec_recent'), models.Index(fields=['status', '-scheduled_run_time'], name='clockwork_exec_status')],
-                'constraints': [models.UniqueConstraint(fields=('job_id', 'scheduled_run_time'), name='clockwork_one_run_per_time')],
+                "ordering": ["-scheduled_run_time", "-id"],
+                "indexes": [
+                    models.Index(fields=["-scheduled_run_time"], name="clockwork_exec_recent"),
+                    models.Index(
+                        fields=["status", "-scheduled_run_time"], name="clockwork_exec_status"
+                    ),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("job_id", "scheduled_run_time"), name="clockwork_one_run_per_time"
+                    )
+                ],
             },
         ),
     ]

@@ -1,0 +1,81 @@
+"""Keep the README honest: its settings and check tables, its JSON and its Python examples."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from django_clockwork import conf
+from django_clockwork.serialization import trigger_from_json
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+SOURCE = Path(__file__).resolve().parent.parent / "src" / "django_clockwork"
+
+
+def section(title: str) -> str:
+    match = re.search(rf"^#+ {re.escape(title)}\n(.*?)(?=^#+ )", README, re.M | re.S)
+    assert match, f"README has no section {title!r}"
+    return match.group(1)
+
+
+def table_rows(text: str) -> list[list[str]]:
+    rows = [line for line in text.splitlines() if line.startswith("| ")]
+    return [[cell.strip() for cell in row.strip("|").split(" | ")] for row in rows[2:]]
+
+
+def code_blocks(language: str) -> list[str]:
+    return re.findall(rf"^```{language}\n(.*?)^```", README, re.M | re.S)
+
+
+def test_settings_table_matches_the_code() -> None:
+    rows = table_rows(section("Settings"))
+    documented = {row[0].strip("`"): ast.literal_eval(row[1].strip("`")) for row in rows}
+    assert documented == conf.DEFAULTS
+
+
+def test_check_ids_table_matches_the_code() -> None:
+    documented = {row[0].strip("`") for row in table_rows(section("System checks"))}
+    in_code = set()
+    for path in SOURCE.rglob("*.py"):
+        in_code |= set(re.findall(r'"(clockwork\.[EW]\d{3})"', path.read_text()))
+    assert documented == in_code
+
+
+def test_first_screen_has_the_two_commands() -> None:
+    first_block = code_blocks("bash")[0]
+    assert "bash scripts/demo.sh" in first_block
+    assert "bash scripts/test.sh" in first_block
+    assert README.index("bash scripts/demo.sh") < 1200
+
+
+def test_trigger_json_example_is_valid() -> None:
+    for block in code_blocks("json"):
+        trigger_from_json(json.loads(block))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_python_examples_run(capsys: pytest.CaptureFixture[str]) -> None:
+    blocks = code_blocks("python")
+    assert len(blocks) >= 6
+    namespace: dict[str, object] = {}
+    myapp = types.ModuleType("myapp")
+    myapp.__path__ = []
+    sys.modules["myapp"] = myapp
+    try:
+        for block in blocks:
+            if block.startswith("# myapp/jobs.py"):
+                module = types.ModuleType("myapp.jobs")
+                exec(compile(block, "README:myapp/jobs.py", "exec"), module.__dict__)
+                sys.modules["myapp.jobs"] = myapp.jobs = module  # type: ignore[attr-defined]
+            else:
+                exec(compile(block, "README", "exec"), namespace)
+    finally:
+        sys.modules.pop("myapp.jobs", None)
+        sys.modules.pop("myapp", None)
+    assert "kwargs['limit'] is a datetime" in capsys.readouterr().out
