@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from apscheduler.jobstores.base import ConflictingIdError, JobLookupError
@@ -91,6 +91,16 @@ def test_replace_existing_replaces() -> None:
     )
     row = Job.objects.get(id="same")
     assert (row.name, row.func, row.trigger["seconds"]) == ("second", "tests.jobs:fail", 9)
+
+
+def test_replace_existing_answers_with_the_stored_job() -> None:
+    first = api.add_job("tests.jobs:noop", "cron", minute="*/5", id="same", timezone="UTC")
+    kept = first.next_run_time - timedelta(minutes=5)  # a run the schedulers have not fired yet
+    Job.objects.filter(id="same").update(next_run_time=kept)
+    again = api.add_job(
+        "tests.jobs:noop", "cron", minute="*/5", id="same", timezone="UTC", replace_existing=True
+    )
+    assert again.next_run_time == kept == Job.objects.get(id="same").next_run_time
 
 
 def test_bad_replacement_leaves_row_untouched() -> None:

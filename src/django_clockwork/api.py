@@ -84,6 +84,8 @@ def add_job(
         if not replace_existing:
             raise
         store.update_job(job)
+        # The row may have kept its next_run_time (same trigger): answer with what is stored.
+        return store.lookup_job(job.id) or job
     return job
 
 
