@@ -226,10 +226,15 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
         """What the scheduler will compute for this row: its run times and next fire time."""
         try:
             job = self._load(row)
-            run_times: list[datetime] = job._get_run_times(now)
+            computed: list[datetime] = job._get_run_times(now)
             if job.coalesce:
-                run_times = run_times[-1:]
-            next_time = job.trigger.get_next_fire_time(run_times[-1], now) if run_times else None
+                computed = computed[-1:]
+            # The next fire time comes from the trigger's own (zone-local) form of the last run:
+            # from its UTC form, a cron trigger can answer the same instant again in a DST fold.
+            next_time = job.trigger.get_next_fire_time(computed[-1], now) if computed else None
+            # Compare run times as UTC instants: a zone-local time in a fold or gap never
+            # equals or hashes like its UTC form, and the same instant may appear in both.
+            run_times = sorted({t.astimezone(dt_timezone.utc) for t in computed})
         except Exception as exc:
             self._flag(row, exc)
             return None
