@@ -33,6 +33,9 @@ DEFAULTS: dict[str, Any] = {
     "RETRY_INTERVAL": 5.0,
     "SHUTDOWN_TIMEOUT": 30.0,
     "LISTENERS": [],
+    "HEARTBEAT_INTERVAL": 2.0,
+    "NODE_TIMEOUT": 10.0,
+    "NODE_RETENTION": 86400.0,
 }
 
 JOB_DEFAULT_KEYS = frozenset(DEFAULTS["JOB_DEFAULTS"])
@@ -58,6 +61,9 @@ class Conf:
     retry_interval: float = 5.0
     shutdown_timeout: float = 30.0
     listeners: tuple[str, ...] = ()
+    heartbeat_interval: float = 2.0
+    node_timeout: float = 10.0
+    node_retention: float = 86400.0
 
     def listener_callables(self) -> list[Callable[..., Any]]:
         return [import_string(path) for path in self.listeners]
@@ -101,6 +107,9 @@ _VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
         lambda v: isinstance(v, (list, tuple)) and all(isinstance(p, str) for p in v),
         "a list of dotted paths (str)",
     ),
+    "HEARTBEAT_INTERVAL": (_positive_number, "a number of seconds > 0"),
+    "NODE_TIMEOUT": (_positive_number, "a number of seconds > 0"),
+    "NODE_RETENTION": (_positive_number, "a number of seconds > 0"),
 }
 
 
@@ -166,6 +175,18 @@ def _semantic_problems(raw: Mapping[str, Any]) -> list[Problem]:
                 "clockwork.E006",
                 f"CLOCKWORK['TIMEZONE'] is not a known time zone: {tz_name!r}.",
                 "Use an IANA name such as 'Europe/Paris' or 'UTC'.",
+            )
+        )
+    heartbeat = raw.get("HEARTBEAT_INTERVAL", DEFAULTS["HEARTBEAT_INTERVAL"])
+    timeout = raw.get("NODE_TIMEOUT", DEFAULTS["NODE_TIMEOUT"])
+    if timeout < 2 * heartbeat:
+        problems.append(
+            Problem(
+                "clockwork.E009",
+                f"CLOCKWORK['NODE_TIMEOUT'] ({timeout}s) must be at least twice "
+                f"HEARTBEAT_INTERVAL ({heartbeat}s).",
+                "Otherwise one late heartbeat makes a live scheduler look dead and its "
+                "running jobs get marked abandoned. Raise NODE_TIMEOUT.",
             )
         )
     problems += _job_default_problems(raw.get("JOB_DEFAULTS", {}))
@@ -252,6 +273,9 @@ def get_conf() -> Conf:
         retry_interval=float(merged["RETRY_INTERVAL"]),
         shutdown_timeout=float(merged["SHUTDOWN_TIMEOUT"]),
         listeners=tuple(merged["LISTENERS"]),
+        heartbeat_interval=float(merged["HEARTBEAT_INTERVAL"]),
+        node_timeout=float(merged["NODE_TIMEOUT"]),
+        node_retention=float(merged["NODE_RETENTION"]),
     )
 
 

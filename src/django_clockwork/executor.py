@@ -73,6 +73,7 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
         self._pool: ThreadPoolExecutor | None = None
         self._futures: set[Future[None]] = set()
         self.in_flight: set[tuple[str, str, datetime]] = set()
+        self.node_id = ""  # set by create_scheduler()
         self.hostname = socket.gethostname()
 
     def start(self, scheduler: Any, alias: str) -> None:
@@ -111,6 +112,8 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
         claim = getattr(job, "_clockwork_claim", None)
         database = claim.database if claim is not None else get_conf().database
         times = list(claim.run_times) if claim is not None else list(run_times)
+        if claim is not None and claim.skipped and not times:
+            raise MaxInstancesReachedError(job)  # recorded by the claim; the event still fires
         if not times:
             return
         with self._lock:
@@ -128,7 +131,7 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
             )
             raise MaxInstancesReachedError(job)
         if claim is None:
-            _ensure_rows(database, job, times)
+            _ensure_rows(database, job, times, self.node_id)
         assert self._pool is not None, "This executor has not been started yet"
         future = self._pool.submit(self._run_all, job, times, database)
         self._futures.add(future)
@@ -222,7 +225,7 @@ def _now() -> datetime:
     return datetime.now(dt_timezone.utc)
 
 
-def _ensure_rows(database: str, job: Any, run_times: list[datetime]) -> None:
+def _ensure_rows(database: str, job: Any, run_times: list[datetime], node_id: str) -> None:
     """Ledger rows for a job that did not come from a claim (another job store)."""
     for run_time in run_times:
         JobExecution.objects.using(database).get_or_create(
@@ -232,6 +235,7 @@ def _ensure_rows(database: str, job: Any, run_times: list[datetime]) -> None:
                 "job_name": job.name,
                 "func": job.func_ref or "",
                 "trigger_source": TriggerSource.SCHEDULE,
+                "node_id": node_id,
             },
         )
 

@@ -27,12 +27,18 @@ from apscheduler.jobstores.base import (
     TransientJobError,
 )
 from django.db import IntegrityError, connections, transaction
-from django.db.models import Case, DateTimeField, F, Q, Value, When
+from django.db.models import Case, Count, DateTimeField, F, Q, Value, When
 from django.db.models.functions import Cast
 from django.utils import timezone
 
 from django_clockwork.conf import get_conf
-from django_clockwork.models import Job, JobExecution, JobSource
+from django_clockwork.models import (
+    ExecutionStatus,
+    Job,
+    JobExecution,
+    JobSource,
+    SchedulerNode,
+)
 from django_clockwork.serialization import (
     SerializationError,
     check_json_arguments,
@@ -54,6 +60,8 @@ class Claim:
 
     database: str
     run_times: tuple[datetime, ...]
+    #: Run times recorded ``skipped``: the job had ``max_instances`` unfinished runs fleet-wide.
+    skipped: tuple[datetime, ...] = ()
 
 
 class StoredJob(APJob):  # type: ignore[misc]
@@ -96,6 +104,10 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
         self._post_claim: set[str] = set()
         self._last_recheck = float("-inf")
         self._lock = threading.RLock()
+        #: Set by ``create_scheduler()``: the node this store claims for (ledger ``node_id``),
+        #: which turns on fleet-wide ``max_instances`` counting over live nodes.
+        self.node_id = ""
+        self.node_timeout = conf.node_timeout
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} database={self.database!r}>"
@@ -198,11 +210,12 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
             if not planned:
                 return []
             self._advance(planned, now)
-            owned = self._write_ledger(planned)
+            owned, skipped = self._write_ledger(planned, now)
         jobs = []
         for row, job, run_times, _next in planned:
             mine = tuple(t for t in run_times if (row.id, t) in owned)
-            job._clockwork_claim = Claim(self.database, mine)
+            refused = tuple(t for t in run_times if (row.id, t) in skipped)
+            job._clockwork_claim = Claim(self.database, mine, refused)
             job._clockwork_version = row.version + 1
             jobs.append(job)
         return jobs
@@ -276,8 +289,9 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
                 raise ClaimConflictError
 
     def _write_ledger(
-        self, planned: Sequence[tuple[Job, StoredJob, list[datetime], Any]]
-    ) -> set[tuple[str, datetime]]:
+        self, planned: Sequence[tuple[Job, StoredJob, list[datetime], Any]], now: datetime
+    ) -> tuple[set[tuple[str, datetime]], set[tuple[str, datetime]]]:
+        """Insert the claimed run times; returns (to run, recorded as skipped)."""
         wanted = {
             (row.id, t.astimezone(dt_timezone.utc)) for row, _j, times, _n in planned for t in times
         }
@@ -296,16 +310,58 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
                 sorted(existing),
             )
         names = {row.id: (row.name, row.func) for row, *_ in planned}
+        busy = self._at_max_instances(planned)
+        new = wanted - existing
+        skipped = {(job_id, t) for job_id, t in new if job_id in busy}
         JobExecution.objects.using(self.database).bulk_create(
             JobExecution(
                 job_id=job_id,
                 job_name=names[job_id][0],
                 func=names[job_id][1],
                 scheduled_run_time=run_time,
+                node_id=self.node_id,
+                **(
+                    {
+                        "status": ExecutionStatus.SKIPPED,
+                        "finished_at": now,
+                        "exception": f"max_instances ({busy[job_id]}) reached: that many runs "
+                        "were unfinished on live schedulers; this run was skipped",
+                    }
+                    if job_id in busy
+                    else {}
+                ),
             )
-            for job_id, run_time in sorted(wanted - existing)
+            for job_id, run_time in sorted(new)
         )
-        return wanted - existing
+        return new - skipped, skipped
+
+    def _at_max_instances(
+        self, planned: Sequence[tuple[Job, StoredJob, list[datetime], Any]]
+    ) -> dict[str, int]:
+        """Jobs whose unfinished runs on live nodes already reach ``max_instances``.
+
+        Runs inside the claim, which holds these jobs' rows, so two schedulers cannot both
+        count below the limit for the same job.
+        """
+        if not self.node_id:
+            return {}
+        live = SchedulerNode.objects.using(self.database).live(self.node_timeout).values("id")
+        counts = dict(
+            JobExecution.objects.using(self.database)
+            .filter(
+                job_id__in=[row.id for row, *_ in planned],
+                status__in=(ExecutionStatus.SCHEDULED, ExecutionStatus.RUNNING),
+                node_id__in=live,
+            )
+            .values_list("job_id")
+            .annotate(unfinished=Count("id"))
+            .order_by()
+        )
+        return {
+            row.id: row.max_instances
+            for row, *_ in planned
+            if counts.get(row.id, 0) >= row.max_instances
+        }
 
     # -- writes ------------------------------------------------------------------------------
 

@@ -6,7 +6,11 @@ has no foreign key to ``Job`` so that history outlives the job.
 
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Any
+
 from django.db import models
+from django.db.models.functions import Now
 
 
 class JobSource(models.TextChoices):
@@ -123,6 +127,9 @@ class JobExecution(models.Model):
     traceback = models.TextField(blank=True)
     hostname = models.CharField(max_length=255, blank=True)
     pid = models.PositiveIntegerField(null=True, blank=True)
+    node_id = models.CharField(
+        max_length=32, blank=True, help_text="The scheduler node that claimed this run."
+    )
 
     objects = JobExecutionQuerySet.as_manager()
 
@@ -136,16 +143,75 @@ class JobExecution(models.Model):
         indexes = [
             models.Index(fields=["-scheduled_run_time"], name="clockwork_exec_recent"),
             models.Index(fields=["status", "-scheduled_run_time"], name="clockwork_exec_status"),
+            models.Index(fields=["node_id", "status"], name="clockwork_exec_node"),
         ]
 
     def __str__(self) -> str:
         return f"{self.job_id} @ {self.scheduled_run_time:%Y-%m-%d %H:%M:%S%z} ({self.status})"
 
 
+class DatabaseNow(Now):
+    """The database's clock, in UTC on every backend (heartbeats and leases use it)."""
+
+    def as_mysql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        # Django's Now() is CURRENT_TIMESTAMP there, which follows the session time zone.
+        return self.as_sql(compiler, connection, template="UTC_TIMESTAMP(6)", **extra)
+
+
+def database_now_minus(seconds: float) -> models.Expression:
+    return models.ExpressionWrapper(
+        DatabaseNow() - timedelta(seconds=seconds), output_field=models.DateTimeField()
+    )
+
+
+class SchedulerNodeQuerySet(models.QuerySet["SchedulerNode"]):
+    def live(self, timeout: float) -> SchedulerNodeQuerySet:
+        """Nodes that heartbeat within ``timeout`` seconds, by the database clock."""
+        return self.filter(
+            stopped_at__isnull=True,
+            dead_at__isnull=True,
+            last_heartbeat__gte=database_now_minus(timeout),
+        )
+
+    def silent(self, timeout: float) -> SchedulerNodeQuerySet:
+        """Nodes not stopped nor declared dead whose heartbeat is older than ``timeout``."""
+        return self.filter(
+            stopped_at__isnull=True,
+            dead_at__isnull=True,
+            last_heartbeat__lt=database_now_minus(timeout),
+        )
+
+
+class SchedulerNode(models.Model):
+    """One running scheduler (a process), registered while it runs."""
+
+    id = models.CharField(primary_key=True, max_length=32)
+    hostname = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    version = models.CharField(max_length=40, help_text="django-clockwork version.")
+    started_at = models.DateTimeField()
+    last_heartbeat = models.DateTimeField(help_text="By the database clock.")
+    stopped_at = models.DateTimeField(null=True, blank=True, help_text="Stopped gracefully.")
+    dead_at = models.DateTimeField(
+        null=True, blank=True, help_text="Declared dead by a peer after missed heartbeats."
+    )
+
+    objects = SchedulerNodeQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["last_heartbeat"], name="clockwork_node_heartbeat")]
+
+    def __str__(self) -> str:
+        return f"{self.hostname}:{self.pid} ({self.id[:8]})"
+
+
 __all__ = [
+    "DatabaseNow",
     "ExecutionStatus",
     "Job",
     "JobExecution",
     "JobSource",
+    "SchedulerNode",
     "TriggerSource",
 ]
