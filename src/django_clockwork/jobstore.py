@@ -45,6 +45,7 @@ from django_clockwork.serialization import (
     trigger_from_json,
     trigger_to_json,
 )
+from django_clockwork.wakeups import CLAIMING_SETTING
 
 logger = logging.getLogger(__name__)
 
@@ -209,6 +210,10 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
             planned = [plan for row in rows if (plan := self._plan(row, now)) is not None]
             if not planned:
                 return []
+            if connection.vendor == "postgresql":
+                # The claim's own updates wake no other scheduler (see wakeups.TRIGGER_SQL).
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT set_config(%s, 'on', true)", [CLAIMING_SETTING])
             self._advance(planned, now)
             owned, skipped = self._write_ledger(planned, now)
         jobs = []

@@ -10,10 +10,12 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
+from django_clockwork import wakeups
 from django_clockwork.conf import get_conf
 from django_clockwork.executor import ClockworkExecutor
 from django_clockwork.jobstore import DjangoJobStore
 from django_clockwork.nodes import Node
+from django_clockwork.wakeups import PostgresWaker
 
 logger = logging.getLogger(__name__)
 
@@ -76,17 +78,27 @@ def create_scheduler(*, blocking: bool = False, **options: Any) -> BaseScheduler
     cls = ClockworkBlockingScheduler if blocking else ClockworkBackgroundScheduler
     scheduler: BaseScheduler = cls(**config)
     scheduler.clockwork_node = node
-    scheduler.add_listener(_node_follows(node), EVENT_SCHEDULER_STARTED | EVENT_SCHEDULER_SHUTDOWN)
+    waker = PostgresWaker(scheduler, conf.database) if wakeups.supported(conf.database) else None
+    scheduler.clockwork_waker = waker
+    scheduler.add_listener(
+        _lifecycle(node, waker), EVENT_SCHEDULER_STARTED | EVENT_SCHEDULER_SHUTDOWN
+    )
     for listener in conf.listener_callables():
         scheduler.add_listener(listener)
     return scheduler
 
 
-def _node_follows(node: Node) -> Any:
+def _lifecycle(node: Node, waker: PostgresWaker | None) -> Any:
+    """Start the node's heartbeat and the listener with the scheduler; stop them with it."""
+
     def on_event(event: SchedulerEvent) -> None:
         if event.code == EVENT_SCHEDULER_STARTED:
             node.start()
+            if waker is not None:
+                waker.start()
         else:
+            if waker is not None:
+                waker.stop()
             node.stop()
 
     return on_event
