@@ -9,15 +9,16 @@ The scheduler's own write-back of the same pass is then a no-op.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 from inspect import isclass, ismethod
-from typing import Any
+from typing import Any, TypeVar
 
 from apscheduler.job import Job as APJob
 from apscheduler.jobstores.base import (
@@ -26,7 +27,7 @@ from apscheduler.jobstores.base import (
     JobLookupError,
     TransientJobError,
 )
-from django.db import IntegrityError, connections, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connections, transaction
 from django.db.models import Case, Count, DateTimeField, F, Q, Value, When
 from django.db.models.functions import Cast
 from django.utils import timezone
@@ -53,6 +54,43 @@ logger = logging.getLogger(__name__)
 BROKEN_RECHECK_SECONDS = 60.0
 #: Rows per UPDATE statement when advancing a claimed batch (bounded host parameters).
 ADVANCE_CHUNK = 200
+
+
+#: Pauses before retrying a store call that failed on a dropped connection.
+RETRY_DELAYS = (0.05, 0.5, 2.0)
+
+_T = TypeVar("_T")
+
+
+def retry_on_disconnect(method: Callable[..., _T]) -> Callable[..., _T]:
+    """Retry a store call, on a fresh connection, when the database connection failed.
+
+    A restarted server, ``wait_timeout`` or ``pg_terminate_backend`` leaves Django with a
+    dead connection that only the next query discovers. Inside the caller's own
+    transaction nothing is retried: that transaction is lost and the caller must know.
+    """
+
+    @functools.wraps(method)
+    def wrapper(self: DjangoJobStore, *args: Any, **kwargs: Any) -> _T:
+        for delay in (*RETRY_DELAYS, None):
+            try:
+                return method(self, *args, **kwargs)
+            except (OperationalError, InterfaceError) as exc:
+                connection = connections[self.database]
+                if delay is None or connection.in_atomic_block:
+                    raise
+                logger.warning(
+                    "%s on database %r failed (%s); retrying in %ss on a new connection",
+                    method.__name__,
+                    self.database,
+                    str(exc).strip(),
+                    delay,
+                )
+                connection.close()
+                time.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    return wrapper
 
 
 @dataclass(frozen=True)
@@ -133,6 +171,7 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
         drop_broken_connection(self.database)
         return Job.objects.using(self.database)
 
+    @retry_on_disconnect
     def lookup_job(self, job_id: str) -> StoredJob | None:
         row = self._rows().active().filter(id=job_id).first()
         if row is None:
@@ -143,6 +182,7 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
             self._flag(row, exc)
             return None
 
+    @retry_on_disconnect
     def get_all_jobs(self) -> list[StoredJob]:
         rows = self._rows().active().order_by(F("next_run_time").asc(nulls_last=True), "id")
         jobs = []
@@ -187,6 +227,7 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
 
     # -- claim-and-advance -------------------------------------------------------------------
 
+    @retry_on_disconnect
     def get_due_jobs(self, now: datetime) -> list[StoredJob]:
         with self._lock:
             self._post_claim.clear()
@@ -370,6 +411,7 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
 
     # -- writes ------------------------------------------------------------------------------
 
+    @retry_on_disconnect
     def add_job(self, job: APJob) -> None:
         fields = row_fields(job)
         rows = self._rows()
@@ -383,6 +425,7 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
         if isinstance(job, StoredJob):
             job._clockwork_version = 1
 
+    @retry_on_disconnect
     def update_job(self, job: APJob) -> None:
         with self._lock:
             if job.id in self._post_claim:
@@ -429,6 +472,7 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
             return bool(job.next_run_time != job._clockwork_loaded_next)
         return bool(values["trigger"] != current["trigger"])
 
+    @retry_on_disconnect
     def remove_job(self, job_id: str) -> None:
         with self._lock:
             if job_id in self._post_claim:
@@ -439,6 +483,7 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
         if not deleted:
             raise JobLookupError(job_id)
 
+    @retry_on_disconnect
     def remove_all_jobs(self) -> None:
         self._rows().all().delete()
 
