@@ -9,6 +9,7 @@ from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN, EVENT_SCHEDULER_STARTED
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
+from django.db import connections
 
 from django_clockwork import wakeups
 from django_clockwork.conf import get_conf
@@ -28,6 +29,12 @@ class _Guarded:
     """
 
     jobstore_retry_interval: float
+
+    def _main_loop(self) -> None:
+        try:
+            super()._main_loop()  # type: ignore[misc]
+        finally:
+            connections.close_all()  # this thread's connections; it ends here
 
     def _process_jobs(self) -> float | None:
         try:
