@@ -133,7 +133,7 @@ def test_job_sees_its_execution_and_fresh_connections(
     (event,) = events
     assert event.retval.job_id == "me"
     assert event.retval.scheduled_run_time == job.next_run_time
-    assert len(calls) == 3  # before and after the call, and when the pass ends
+    assert len(calls) == 2  # before the run, and when the pass ends
     assert current_execution() is None
 
 

@@ -271,13 +271,6 @@ def test_shutdown_timeout_abandons_a_job_that_runs_too_long(schedulers: Schedule
     assert schedulers.hits() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Bug: the second signal's handler records `abandoned` on the main thread's own "
-    "connection; when the signal arrives during a query on it (here the claim's INSERT, "
-    "waiting on a lock), psycopg's connection lock deadlocks the handler: the process never "
-    "exits and the run stays `running`. Drop this mark once fixed.",
-)
 def test_second_sigterm_stops_at_once_while_the_claim_waits_on_a_lock(
     schedulers: Schedulers,
 ) -> None:

@@ -15,7 +15,7 @@ import os
 import socket
 import time
 import traceback
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
@@ -74,6 +74,8 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
         self._futures: set[Future[None]] = set()
         self.in_flight: set[tuple[str, str, datetime]] = set()
         self.node_id = ""  # set by create_scheduler()
+        #: Called when a run finishes (create_scheduler() wakes a scheduler that was full).
+        self.on_slot_freed: Callable[[], None] | None = None
         self.hostname = socket.gethostname()
 
     def start(self, scheduler: Any, alias: str) -> None:
@@ -91,7 +93,12 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
 
     @property
     def running(self) -> int:
+        """Submitted runs not finished yet (executing or waiting for a thread)."""
         return sum(1 for future in set(self._futures) if not future.done())
+
+    def free_slots(self) -> int:
+        """Worker threads not taken: how much a claim should take on for this process."""
+        return max(self.max_workers - self.running, 0)
 
     def abandon_in_flight(self, reason: str) -> int:
         """Mark the runs still executing as ``abandoned`` (the process is about to exit)."""
@@ -149,6 +156,8 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
             self._run_job_success(job.id, events)
         finally:
             close_old_connections()  # honours CONN_MAX_AGE, like the end of a request
+            if self.on_slot_freed is not None:
+                self.on_slot_freed()
 
     def _run_one(self, job: Any, run_time: datetime, database: str) -> JobExecutionEvent:
         alias = job._jobstore_alias
@@ -164,6 +173,7 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
                 exception=f"Started {late} late; misfire_grace_time is {job.misfire_grace_time}s",
             )
             return JobExecutionEvent(EVENT_JOB_MISSED, job.id, alias, run_time)
+        close_old_connections()  # like a request: CONN_MAX_AGE and broken connections
         started = _now()
         _record(
             database,
@@ -179,7 +189,6 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
         token = _current.set(ExecutionContext(job.id, run_time, database))
         flight = (database, job.id, run_time)
         self.in_flight.add(flight)
-        close_old_connections()
         try:
             retval = job.func(*job.args, **job.kwargs)
             if inspect.isawaitable(retval):
@@ -203,7 +212,6 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
             )
         finally:
             self.in_flight.discard(flight)
-            close_old_connections()
             _current.reset(token)
         logger.info('Job "%s" executed successfully', job)
         _record(

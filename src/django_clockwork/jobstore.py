@@ -147,6 +147,11 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
         #: which turns on fleet-wide ``max_instances`` counting over live nodes.
         self.node_id = ""
         self.node_timeout = conf.node_timeout
+        #: Set by ``create_scheduler()``: how many runs this process can start now. A claim
+        #: takes no more, so a busy scheduler leaves due jobs to idle ones.
+        self.capacity: Callable[[], int] | None = None
+        #: True while a claim was cut short for want of capacity.
+        self.starved = False
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} database={self.database!r}>"
@@ -223,6 +228,8 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
         if self.poll_interval is None:
             return earliest
         cap = now + timedelta(seconds=self.poll_interval)
+        if self.starved:
+            return cap  # due jobs wait for a free thread: the executor wakes us, else the poll
         return cap if earliest is None else min(earliest, cap)
 
     # -- claim-and-advance -------------------------------------------------------------------
@@ -274,10 +281,15 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
             cursor.execute(f"UPDATE {Job._meta.db_table} SET version = version WHERE 1 = 0")
 
     def _select_due(self, now: datetime, connection: Any) -> list[Job]:
+        limit = self.batch_size
+        if self.capacity is not None:
+            limit = min(limit, self.capacity())
         query = Job.objects.using(self.database).due(now).order_by("next_run_time", "id")
         if connection.features.has_select_for_update_skip_locked:
             query = query.select_for_update(skip_locked=True)
-        return list(query[: self.batch_size])
+        rows = list(query[:limit]) if limit > 0 else []
+        self.starved = limit < self.batch_size and len(rows) == limit
+        return rows
 
     def _plan(
         self, row: Job, now: datetime
@@ -553,14 +565,20 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
 
 
 def drop_broken_connection(database: str) -> None:
-    """Replace a connection the database dropped (restart, timeout) before using it.
+    """Replace a connection that failed and is no longer usable, before using it again.
 
-    Inside the caller's transaction the connection is left alone: closing it would
-    break that transaction.
+    Only a connection that saw an error is checked: unlike ``close_old_connections()`` this
+    never closes a healthy connection (with ``CONN_MAX_AGE=0`` that would break a caller
+    iterating a queryset), nor one inside the caller's transaction.
     """
     connection = connections[database]
-    if not connection.in_atomic_block:
-        connection.close_if_unusable_or_obsolete()
+    if connection.connection is None or connection.in_atomic_block:
+        return
+    if connection.errors_occurred:
+        if connection.is_usable():
+            connection.errors_occurred = False
+        else:
+            connection.close()
 
 
 def row_fields(job: APJob) -> dict[str, Any]:

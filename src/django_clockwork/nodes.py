@@ -87,31 +87,38 @@ class Node:
         close_old_connections()
 
     def beat(self) -> None:
-        """Record that this node is alive, by the database clock."""
+        """Record that this node is alive, by the database clock.
+
+        Only single-statement writes: a read-then-write would ask SQLite to upgrade a read
+        lock, which it refuses at once when another scheduler writes.
+        """
         drop_broken_connection(self.database)
         nodes = SchedulerNode.objects.using(self.database)
+        if not self._registered:
+            nodes.create(
+                id=self.id,
+                hostname=self.hostname,
+                pid=self.pid,
+                version=__version__,
+                started_at=DatabaseNow(),
+                last_heartbeat=DatabaseNow(),
+            )
+            self._registered = True
+            return
         if nodes.filter(id=self.id, dead_at__isnull=True).update(last_heartbeat=DatabaseNow()):
             return
-        if self._registered:
-            logger.error(
-                "Node %s was declared dead by its peers (no heartbeat for %ss); its unfinished "
-                "runs were marked abandoned. Registering again.",
-                self.id,
-                self.timeout,
-            )
-        nodes.update_or_create(
-            id=self.id,
-            defaults={
-                "hostname": self.hostname,
-                "pid": self.pid,
-                "version": __version__,
-                "started_at": DatabaseNow(),
-                "last_heartbeat": DatabaseNow(),
-                "dead_at": None,
-                "stopped_at": None,
-            },
+        logger.error(
+            "Node %s was declared dead by its peers (no heartbeat for %ss); its unfinished "
+            "runs were marked abandoned. Registering again.",
+            self.id,
+            self.timeout,
         )
-        self._registered = True
+        revived = nodes.filter(id=self.id).update(
+            dead_at=None, stopped_at=None, last_heartbeat=DatabaseNow()
+        )
+        if not revived:  # deleted after its retention
+            self._registered = False
+            self.beat()
 
     def reap(self) -> int:
         """Declare silent nodes dead and abandon their runs; returns how many runs."""

@@ -70,6 +70,7 @@ def create_scheduler(*, blocking: bool = False, **options: Any) -> BaseScheduler
     store = DjangoJobStore(database=conf.database)
     executor = ClockworkExecutor(max_workers=conf.max_workers)
     store.node_id = executor.node_id = node.id
+    store.capacity = executor.free_slots
     config: dict[str, Any] = {
         "jobstores": {"default": store},
         "executors": {"default": executor},
@@ -85,6 +86,7 @@ def create_scheduler(*, blocking: bool = False, **options: Any) -> BaseScheduler
     cls = ClockworkBlockingScheduler if blocking else ClockworkBackgroundScheduler
     scheduler: BaseScheduler = cls(**config)
     scheduler.clockwork_node = node
+    executor.on_slot_freed = lambda: scheduler.wakeup() if store.starved else None
     waker = PostgresWaker(scheduler, conf.database) if wakeups.supported(conf.database) else None
     scheduler.clockwork_waker = waker
     scheduler.add_listener(

@@ -21,6 +21,9 @@ from django_clockwork.runner import create_scheduler
 
 logger = logging.getLogger("django_clockwork.runscheduler")
 
+#: Seconds a forced stop waits to record its abandoned runs before exiting anyway.
+FORCE_RECORD_TIMEOUT = 15.0
+
 _LEVELS = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG, 3: logging.DEBUG}
 
 
@@ -53,7 +56,10 @@ class GracefulStop:
     def on_signal(self, signum: int, frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
         if self.reason is not None:
-            self.force(f"second signal ({name})")
+            # Not here: the main thread may be inside a query on the connection we would use.
+            threading.Thread(
+                target=self.force, args=(f"second signal ({name})",), daemon=True
+            ).start()
             return
         self.reason = f"received {name}"
         self.store.stop_claiming()
@@ -73,8 +79,27 @@ class GracefulStop:
             self.force(f"shutdown timeout of {self.timeout}s reached")
 
     def force(self, why: str) -> None:
-        abandoned = self.executor.abandon_in_flight(f"The scheduler was stopped: {why}")
-        logger.error("Scheduler stopped at once (%s); %d run(s) marked abandoned", why, abandoned)
+        """Record the runs still executing as abandoned (bounded wait), then exit at once."""
+        recorded: list[int] = []
+        writer = threading.Thread(
+            target=lambda: recorded.append(
+                self.executor.abandon_in_flight(f"The scheduler was stopped: {why}")
+            ),
+            daemon=True,
+        )
+        writer.start()
+        writer.join(FORCE_RECORD_TIMEOUT)
+        if recorded:
+            logger.error(
+                "Scheduler stopped at once (%s); %d run(s) marked abandoned", why, recorded[0]
+            )
+        else:
+            logger.error(
+                "Scheduler stopped at once (%s); the database did not answer within %ss, so "
+                "its running runs will be marked abandoned by the other nodes",
+                why,
+                FORCE_RECORD_TIMEOUT,
+            )
         logging.shutdown()
         sys.stdout.flush()
         os._exit(1)
