@@ -5,9 +5,9 @@ test database pytest-django created, so that they share it with the test.
 """
 
 import os
-from typing import Any
 import tempfile
 from pathlib import Path
+from typing import Any
 
 BACKEND = os.environ.get("CLOCKWORK_TEST_DB", "sqlite")
 SHARED_NAME = os.environ.get("CLOCKWORK_TEST_DB_NAME")
