@@ -4,6 +4,7 @@ Scheduler processes started by the tests get CLOCKWORK_TEST_DB_NAME, the name of
 test database pytest-django created, so that they share it with the test.
 """
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -88,4 +89,5 @@ TEMPLATES = [
 ]
 ROOT_URLCONF = "tests.urls"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-CLOCKWORK = {"POLL_INTERVAL": 0.5}
+# Scheduler processes started by tests may get extra CLOCKWORK keys as JSON.
+CLOCKWORK = {"POLL_INTERVAL": 0.5, **json.loads(os.environ.get("CLOCKWORK_TEST_SETTINGS", "{}"))}
