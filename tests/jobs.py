@@ -58,3 +58,7 @@ def whoami() -> object:
 class Greeter:
     def greet(self) -> str:
         return "hello"
+
+
+def broken_listener(event: object) -> None:
+    raise RuntimeError("this listener fails on purpose")
