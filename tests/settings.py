@@ -22,7 +22,11 @@ if BACKEND == "sqlite":
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": SHARED_NAME or SQLITE_PATH,
         "TEST": {"NAME": SQLITE_PATH},
-        "OPTIONS": {"timeout": 20},
+        # WAL lets readers and the one writer overlap: what several schedulers on SQLite need.
+        "OPTIONS": {
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+        },
     }
 elif BACKEND == "postgres":
     DATABASE = {
@@ -40,7 +44,16 @@ elif BACKEND == "mariadb":
         "PASSWORD": os.environ.get("MYSQL_PASSWORD", ""),
         "HOST": os.environ.get("MYSQL_HOST", "127.0.0.1"),
         "PORT": os.environ.get("MYSQL_PORT", "3306"),
-        "OPTIONS": {"charset": "utf8mb4"},
+        "OPTIONS": {
+            "charset": "utf8mb4",
+            # Scheduler processes of the wait_timeout test get a server that drops idle
+            # connections after this many seconds.
+            **(
+                {"init_command": f"SET SESSION wait_timeout = {int(wait_timeout)}"}
+                if (wait_timeout := os.environ.get("CLOCKWORK_TEST_MYSQL_WAIT_TIMEOUT"))
+                else {}
+            ),
+        },
         "TEST": {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"},
     }
 else:

@@ -63,7 +63,7 @@ def test_trigger_json_example_is_valid() -> None:
 def test_python_examples_run(capsys: pytest.CaptureFixture[str]) -> None:
     blocks = code_blocks("python")
     assert len(blocks) >= 6
-    namespace: dict[str, object] = {}
+    namespace: dict[str, object] = {"BASE_DIR": Path("/srv/project")}  # as settings.py has
     myapp = types.ModuleType("myapp")
     myapp.__path__ = []
     sys.modules["myapp"] = myapp

@@ -9,6 +9,7 @@ would show a run time executed twice (the ledger's unique key cannot).
 
 from __future__ import annotations
 
+import json
 import signal
 import sqlite3
 import time
@@ -417,3 +418,43 @@ def test_scheduler_survives_the_database_going_away(schedulers: Schedulers) -> N
     print(f"\n{connection.vendor}: killed {killed}; ledger {dict(counts)}; {lateness(ids)}")
     assert set(counts) <= AFTER_OUTAGE, counts
     assert_no_gaps(run_times_by_job(ids), start)
+
+
+# -- connections the server drops while idle ---------------------------------------------------
+
+
+def test_scheduler_survives_mariadb_wait_timeout(schedulers: Schedulers) -> None:
+    """MariaDB drops connections idle for wait_timeout (1 s here); the scheduler polls,
+    heartbeats and runs jobs less often than that, so every use finds a dead connection."""
+    if connection.vendor != "mysql":
+        pytest.skip("wait_timeout is MariaDB's/MySQL's")
+    schedulers.env["CLOCKWORK_TEST_MYSQL_WAIT_TIMEOUT"] = "1"
+    schedulers.env["CLOCKWORK_TEST_SETTINGS"] = json.dumps(
+        {"POLL_INTERVAL": 2.5, "HEARTBEAT_INTERVAL": 2.0, "NODE_TIMEOUT": 10}
+    )
+    ids = [f"idle{i}" for i in range(3)]
+    start = (timezone.now() + timedelta(seconds=4)).replace(microsecond=0)
+    for job_id in ids:
+        api.add_job(
+            "tests.jobs:record_hit",
+            "interval",
+            seconds=3,
+            start_date=start,
+            id=job_id,
+            coalesce=False,
+            misfire_grace_time=30,
+        )
+    (process,) = schedulers.start_many(1)
+    sleep_until(start + timedelta(seconds=10))
+    assert process.alive()
+    process.signal(signal.SIGTERM)
+    assert_stopped_gracefully(process, process.wait(30))
+
+    times = run_times_by_job(ids)
+    assert all(len(scheduled) >= 3 for scheduled in times.values()), times
+    for job_id, scheduled in times.items():
+        assert scheduled[0] == start, job_id
+        assert {b - a for a, b in pairwise(scheduled)} == {timedelta(seconds=3)}, job_id
+    assert statuses(ids) == {ExecutionStatus.SUCCEEDED: sum(len(t) for t in times.values())}
+    assert len(schedulers.hits()) == sum(len(t) for t in times.values())
+    assert "retrying in" in process.log()  # the dropped connections were met, and survived

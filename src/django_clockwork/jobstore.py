@@ -63,7 +63,8 @@ _T = TypeVar("_T")
 
 
 def retry_on_disconnect(method: Callable[..., _T]) -> Callable[..., _T]:
-    """Retry a store call, on a fresh connection, when the database connection failed.
+    """Retry a method of an object with a ``database`` attribute, on a fresh connection,
+    when the database connection failed.
 
     A restarted server, ``wait_timeout`` or ``pg_terminate_backend`` leaves Django with a
     dead connection that only the next query discovers. Inside the caller's own
@@ -71,7 +72,7 @@ def retry_on_disconnect(method: Callable[..., _T]) -> Callable[..., _T]:
     """
 
     @functools.wraps(method)
-    def wrapper(self: DjangoJobStore, *args: Any, **kwargs: Any) -> _T:
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> _T:
         for delay in (*RETRY_DELAYS, None):
             try:
                 return method(self, *args, **kwargs)

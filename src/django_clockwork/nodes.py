@@ -20,7 +20,7 @@ from django.db.models import Q
 
 from django_clockwork import __version__
 from django_clockwork.conf import get_conf
-from django_clockwork.jobstore import drop_broken_connection
+from django_clockwork.jobstore import drop_broken_connection, retry_on_disconnect
 from django_clockwork.models import (
     DatabaseNow,
     ExecutionStatus,
@@ -86,6 +86,7 @@ class Node:
                 )
         close_old_connections()
 
+    @retry_on_disconnect
     def beat(self) -> None:
         """Record that this node is alive, by the database clock.
 
@@ -120,6 +121,7 @@ class Node:
             self._registered = False
             self.beat()
 
+    @retry_on_disconnect
     def reap(self) -> int:
         """Declare silent nodes dead and abandon their runs; returns how many runs."""
         nodes = SchedulerNode.objects.using(self.database)
