@@ -11,13 +11,11 @@ from django_clockwork import DjangoJobStore, api
 
 from .conftest import MakeJob, utc
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        connection.vendor == "sqlite",
-        reason="SQLite has no server to drop a connection; its lock waits are in test_processes",
-    ),
-]
+pytestmark = pytest.mark.django_db(transaction=True)
+needs_a_server = pytest.mark.skipif(
+    connection.vendor == "sqlite",
+    reason="SQLite has no server to drop a connection; its lock waits are in test_processes",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -41,6 +39,7 @@ def drop_default_connection() -> None:
             cursor.execute(f"KILL {int(thread_id)}")
 
 
+@needs_a_server
 @pytest.mark.django_db(transaction=True, databases=["default", "other"])
 def test_store_calls_retry_on_a_new_connection(
     store: DjangoJobStore, make_job: MakeJob, caplog: pytest.LogCaptureFixture
@@ -57,8 +56,50 @@ def test_store_calls_retry_on_a_new_connection(
     assert {job.id for job in store.get_all_jobs()} == {"tick", "added-after-drop"}
 
 
+@needs_a_server
 @pytest.mark.django_db(transaction=True, databases=["default", "other"])
 def test_next_run_time_answers_after_a_drop(store: DjangoJobStore) -> None:
     drop_default_connection()
     store.get_next_run_time()  # may answer now + retry interval, never raises
     assert store.get_next_run_time() is None  # and the next call works again
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_whose_commit_answer_was_lost_is_recovered(
+    scheduler, make_job: MakeJob, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """The server committed the claim, but the connection dropped before we heard it: the
+    retried pass must still hand those run times out, not leave them ``scheduled`` for ever."""
+    from apscheduler.triggers.interval import IntervalTrigger
+    from django.db import OperationalError
+
+    from django_clockwork import jobstore
+    from django_clockwork.models import JobExecution
+
+    monkeypatch.setattr(jobstore, "RETRY_DELAYS", (0.0,))
+    store = DjangoJobStore(poll_interval=None)
+    store.node_id, store.submitted = "node-1", set
+    store.start(scheduler, "default")
+    trigger = IntervalTrigger(minutes=1, start_date=utc(2030, 1, 1), timezone="UTC")
+    store.add_job(make_job("tick", trigger=trigger))
+    store.add_job(make_job("gone", trigger=trigger))
+    real_claim = store._claim
+    calls = []
+
+    def commit_then_lose_the_answer(now):  # type: ignore[no-untyped-def]
+        jobs = real_claim(now)
+        calls.append(jobs)
+        if len(calls) == 1:
+            api.remove_job("gone")  # removed before the recovery: its run is abandoned
+            raise OperationalError("(2013, 'Lost connection to server during query')")
+        return jobs
+
+    monkeypatch.setattr(store, "_claim", commit_then_lose_the_answer)
+    (job,) = store.get_due_jobs(utc(2030, 1, 1, 0, 0, 1))
+    assert calls[1] == []  # the retry found nothing due: the first claim had committed
+    assert job.id == "tick"
+    assert job._clockwork_claim.run_times == (utc(2030, 1, 1),)
+    assert job.next_run_time == utc(2030, 1, 1)  # so APScheduler submits it this pass
+    assert JobExecution.objects.get(job_id="gone").status == "abandoned"
+    store.update_job(job)  # the scheduler's write-back is still a no-op
+    assert store.get_due_jobs(utc(2030, 1, 1, 0, 0, 2)) == []  # recovered once

@@ -73,6 +73,8 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
         self._pool: ThreadPoolExecutor | None = None
         self._futures: set[Future[None]] = set()
         self.in_flight: set[tuple[str, str, datetime]] = set()
+        #: (job id, run time) of every run handed to this executor and not finished yet.
+        self.submitted: set[tuple[str, datetime]] = set()
         self.node_id = ""  # set by create_scheduler()
         #: Called when a run finishes (create_scheduler() wakes a scheduler that was full).
         self.on_slot_freed: Callable[[], None] | None = None
@@ -140,6 +142,7 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
         if claim is None:
             _ensure_rows(database, job, times, self.node_id)
         assert self._pool is not None, "This executor has not been started yet"
+        self.submitted.update((job.id, t) for t in times)
         future = self._pool.submit(self._run_all, job, times, database)
         self._futures.add(future)
         future.add_done_callback(self._futures.discard)
@@ -155,6 +158,7 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
         else:
             self._run_job_success(job.id, events)
         finally:
+            self.submitted.difference_update((job.id, t) for t in run_times)
             close_old_connections()  # honours CONN_MAX_AGE, like the end of a request
             if self.on_slot_freed is not None:
                 self.on_slot_freed()

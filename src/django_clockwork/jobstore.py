@@ -153,6 +153,9 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
         self.capacity: Callable[[], int] | None = None
         #: True while a claim was cut short for want of capacity.
         self.starved = False
+        #: Set by ``create_scheduler()``: the runs the executor has and has not finished.
+        self.submitted: Callable[[], set[tuple[str, datetime]]] | None = None
+        self._claim_failed = False
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} database={self.database!r}>"
@@ -246,8 +249,59 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
             except ClaimConflictError:
                 logger.debug("Claim lost a race with another scheduler; retrying next pass")
                 return []
+            except (OperationalError, InterfaceError):
+                self._claim_failed = True  # its commit may have reached the server anyway
+                raise
+            if self._claim_failed:
+                jobs = jobs + self._recover(now, {job.id for job in jobs})
+                self._claim_failed = False
             self._post_claim.update(job.id for job in jobs)
             return jobs
+
+    def _recover(self, now: datetime, claimed_now: set[str]) -> list[StoredJob]:
+        """Hand out again the runs of a claim whose commit succeeded but whose answer was lost.
+
+        A connection that drops during COMMIT leaves this node's ledger rows ``scheduled``
+        with nobody to run them (and counting against ``max_instances`` for ever). They are
+        this node's ``scheduled`` rows that its executor does not have.
+        """
+        if not self.node_id or self.submitted is None:
+            return []
+        known = self.submitted()
+        orphans: dict[str, list[datetime]] = {}
+        for job_id, run_time in (
+            JobExecution.objects.using(self.database)
+            .filter(node_id=self.node_id, status=ExecutionStatus.SCHEDULED)
+            .exclude(job_id__in=claimed_now)
+            .values_list("job_id", "scheduled_run_time")
+        ):
+            if (job_id, run_time) not in known:
+                orphans.setdefault(job_id, []).append(run_time)
+        jobs = []
+        for row in Job.objects.using(self.database).loadable().filter(id__in=orphans):
+            try:
+                job = self._load(row)
+            except Exception as exc:
+                self._flag(row, exc)
+                continue
+            times = tuple(sorted(orphans.pop(row.id)))
+            logger.warning(
+                "Recovered %d run(s) of job %r claimed by a commit whose answer was lost",
+                len(times),
+                row.id,
+            )
+            job._modify(next_run_time=times[0])  # so the scheduler submits it now
+            job._clockwork_claim = Claim(self.database, times)
+            jobs.append(job)
+        for job_id, lost in orphans.items():  # their job was removed or is broken meanwhile
+            JobExecution.objects.using(self.database).filter(
+                job_id=job_id, scheduled_run_time__in=lost, status=ExecutionStatus.SCHEDULED
+            ).update(
+                status=ExecutionStatus.ABANDONED,
+                finished_at=now,
+                exception="Claimed, but its job could not be loaded when the claim was recovered",
+            )
+        return jobs
 
     def _claim(self, now: datetime) -> list[StoredJob]:
         connection = connections[self.database]

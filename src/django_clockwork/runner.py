@@ -71,6 +71,7 @@ def create_scheduler(*, blocking: bool = False, **options: Any) -> BaseScheduler
     executor = ClockworkExecutor(max_workers=conf.max_workers)
     store.node_id = executor.node_id = node.id
     store.capacity = executor.free_slots
+    store.submitted = lambda: set(executor.submitted)
     config: dict[str, Any] = {
         "jobstores": {"default": store},
         "executors": {"default": executor},
