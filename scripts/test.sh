@@ -14,6 +14,7 @@ Usage: bash scripts/test.sh [options] [-- pytest arguments]
 With no options, runs the whole matrix (what CI runs), in order, stopping at the first failure:
   1. creates or reuses one virtualenv per environment under .venvs/
        py311-dj52: Python 3.11          + Django 5.2.x (LTS)
+       py312-dj60: Python 3.12          + Django 6.0.x
        py313-dj61: Python 3.13 (or 3.12) + newest Django 6.1.x
   2. checks that PostgreSQL and MariaDB answer (a down server is a failure, never a skip)
   3. ruff check, ruff format --check, mypy (once, in the newest environment)
@@ -22,7 +23,7 @@ and prints a summary table. The exit status is non-zero if anything failed or di
 
 Options (each also settable by the environment variable shown):
   --quick            only py311-dj52 on sqlite (lint still runs, in that environment)
-  --env NAME         environments to run: dj52, dj61 or full names; repeat or comma-separate
+  --env NAME         environments to run: dj52, dj60, dj61 or full names; repeat or comma-separate
                      (CLOCKWORK_TEST_ENVS)
   --db NAME          databases: sqlite, postgres, mariadb; repeat or comma-separate
                      (CLOCKWORK_TEST_DBS)
@@ -46,6 +47,7 @@ cd "$ROOT"
 # The matrix: name-suffix | Python versions to try, best first | Django requirement.
 MATRIX=(
     "dj52|3.11|Django>=5.2,<5.3"
+    "dj60|3.12|Django>=6.0,<6.1"
     "dj61|3.13 3.12|Django>=6.1,<6.2"
 )
 ALL_DBS="sqlite,postgres,mariadb"
@@ -242,7 +244,7 @@ for entry in "${MATRIX[@]}"; do
     ENV_DJANGO[$name]=$django
     ENV_PYLABEL[$name]=$("$python" -c 'import platform; print(platform.python_version())')
 done
-((${#ENV_NAMES[@]})) || die "--env '$ENV_SEL' matches no environment (dj52, dj61)"
+((${#ENV_NAMES[@]})) || die "--env '$ENV_SEL' matches no environment (dj52, dj60, dj61)"
 NEWEST=${ENV_NAMES[-1]}
 
 # ---------------------------------------------------------------- virtualenvs
