@@ -19,7 +19,8 @@ from typing import Any
 
 from apscheduler.schedulers.base import BaseScheduler
 
-from django_clockwork.runner import create_scheduler
+# Nothing here imports the models at import time: wsgi.py and asgi.py import this module
+# before get_wsgi_application() has set Django up.
 
 logger = logging.getLogger(__name__)
 
@@ -34,12 +35,31 @@ def start() -> BaseScheduler:
     with _lock:
         if _scheduler is not None and _owner_pid == os.getpid():
             return _scheduler
+        from django_clockwork.runner import create_scheduler
+
         scheduler = create_scheduler()
         scheduler.start()
         _scheduler, _owner_pid = scheduler, os.getpid()
-        atexit.register(stop)
+        _stop_before_thread_pools_at_exit()
         logger.info("Embedded scheduler started in pid %d", _owner_pid)
         return scheduler
+
+
+def _stop_before_thread_pools_at_exit() -> None:
+    """Stop the scheduler at interpreter exit *before* thread pools refuse new work.
+
+    ``concurrent.futures`` shuts its pools down from ``threading``'s exit hooks, which run
+    before ``atexit``; a scheduler still claiming then would claim runs it cannot start.
+    Hooks registered there run last-registered first, so this one runs before the pools'.
+    """
+    register = getattr(threading, "_register_atexit", None)
+    try:
+        if register is not None:
+            register(stop)
+            return
+    except RuntimeError:  # already shutting down
+        pass
+    atexit.register(stop)
 
 
 def stop() -> None:

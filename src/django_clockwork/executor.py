@@ -143,7 +143,22 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
             _ensure_rows(database, job, times, self.node_id)
         assert self._pool is not None, "This executor has not been started yet"
         self.submitted.update((job.id, t) for t in times)
-        future = self._pool.submit(self._run_all, job, times, database)
+        try:
+            future = self._pool.submit(self._run_all, job, times, database)
+        except RuntimeError as exc:  # the pool is shut down: the process is exiting
+            self.submitted.difference_update((job.id, t) for t in times)
+            with self._lock:
+                self._instances[job.id] -= 1
+            _record_many(
+                database,
+                job.id,
+                times,
+                status=ExecutionStatus.ABANDONED,
+                finished_at=_now(),
+                exception=f"Claimed while this scheduler was stopping ({exc}); not run",
+                attempts=1,
+            )
+            raise
         self._futures.add(future)
         future.add_done_callback(self._futures.discard)
 
