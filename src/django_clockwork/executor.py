@@ -213,35 +213,30 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
             if inspect.isawaitable(retval):
                 retval = asyncio.run(_finish(retval))
         except BaseException as exc:
-            formatted = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
             logger.exception('Job "%s" raised an exception', job)
-            _record(
-                database,
+            event = JobExecutionEvent(
+                EVENT_JOB_ERROR,
                 job.id,
+                alias,
                 run_time,
-                status=ExecutionStatus.FAILED,
-                finished_at=_now(),
-                duration=time.perf_counter() - clock,
-                exception=f"{type(exc).__name__}: {exc}",
-                traceback=formatted,
+                exception=exc,
+                traceback="".join(traceback.format_tb(exc.__traceback__)),
             )
-            tb = "".join(traceback.format_tb(exc.__traceback__))
-            return JobExecutionEvent(
-                EVENT_JOB_ERROR, job.id, alias, run_time, exception=exc, traceback=tb
-            )
+            outcome = {
+                "status": ExecutionStatus.FAILED,
+                "exception": f"{type(exc).__name__}: {exc}",
+                "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+            }
+        else:
+            logger.info('Job "%s" executed successfully', job)
+            event = JobExecutionEvent(EVENT_JOB_EXECUTED, job.id, alias, run_time, retval=retval)
+            outcome = {"status": ExecutionStatus.SUCCEEDED}
         finally:
             self.in_flight.discard(flight)
             _current.reset(token)
-        logger.info('Job "%s" executed successfully', job)
-        _record(
-            database,
-            job.id,
-            run_time,
-            status=ExecutionStatus.SUCCEEDED,
-            finished_at=_now(),
-            duration=time.perf_counter() - clock,
-        )
-        return JobExecutionEvent(EVENT_JOB_EXECUTED, job.id, alias, run_time, retval=retval)
+        duration = time.perf_counter() - clock
+        _record(database, job.id, run_time, finished_at=_now(), duration=duration, **outcome)
+        return event
 
 
 async def _finish(awaitable: Awaitable[Any]) -> Any:

@@ -143,6 +143,26 @@ def _decode_date(data: dict[str, Any]) -> DateTrigger:
     return DateTrigger(run_date=_dt_from_json(data["run_date"], tz, "run_date"), timezone=tz)
 
 
+def _encode_bounds(trigger: IntervalTrigger | CronTrigger) -> dict[str, Any]:
+    """The keys interval and cron triggers share: their window, zone and jitter."""
+    return {
+        "start_date": _dt_to_json(trigger.start_date),
+        "end_date": _dt_to_json(trigger.end_date),
+        "timezone": zone_to_json(trigger.timezone),
+        "jitter": trigger.jitter,
+    }
+
+
+def _decode_bounds(data: dict[str, Any]) -> dict[str, Any]:
+    tz = zone_from_json(data.get("timezone", "UTC"))
+    return {
+        "start_date": _dt_from_json(data.get("start_date"), tz, "start_date"),
+        "end_date": _dt_from_json(data.get("end_date"), tz, "end_date"),
+        "timezone": tz,
+        "jitter": _jitter(data),
+    }
+
+
 _INTERVAL_UNITS = (("weeks", 604800), ("days", 86400), ("hours", 3600), ("minutes", 60))
 
 
@@ -155,13 +175,7 @@ def _encode_interval(trigger: IntervalTrigger) -> dict[str, Any]:
         data[unit], remaining = divmod(remaining, seconds)
         data[unit] = int(data[unit])
     data["seconds"] = int(remaining) if float(remaining).is_integer() else remaining
-    data.update(
-        start_date=_dt_to_json(trigger.start_date),
-        end_date=_dt_to_json(trigger.end_date),
-        timezone=zone_to_json(trigger.timezone),
-        jitter=trigger.jitter,
-    )
-    return data
+    return {**data, **_encode_bounds(trigger)}
 
 
 def _decode_interval(data: dict[str, Any]) -> IntervalTrigger:
@@ -173,26 +187,13 @@ def _decode_interval(data: dict[str, Any]) -> IntervalTrigger:
             raise SerializationError(f"interval {unit} must be a number >= 0, not {amount!r}")
     if not any(amounts.values()):
         raise SerializationError("an interval trigger needs a non-zero interval")
-    tz = zone_from_json(data.get("timezone", "UTC"))
-    return IntervalTrigger(
-        **amounts,
-        start_date=_dt_from_json(data.get("start_date"), tz, "start_date"),
-        end_date=_dt_from_json(data.get("end_date"), tz, "end_date"),
-        timezone=tz,
-        jitter=_jitter(data),
-    )
+    return IntervalTrigger(**amounts, **_decode_bounds(data))
 
 
 def _encode_cron(trigger: CronTrigger) -> dict[str, Any]:
     data: dict[str, Any] = {"type": "cron"}
     data.update((field.name, str(field)) for field in trigger.fields)
-    data.update(
-        start_date=_dt_to_json(trigger.start_date),
-        end_date=_dt_to_json(trigger.end_date),
-        timezone=zone_to_json(trigger.timezone),
-        jitter=trigger.jitter,
-    )
-    return data
+    return {**data, **_encode_bounds(trigger)}
 
 
 def _decode_cron(data: dict[str, Any]) -> CronTrigger:
@@ -201,13 +202,8 @@ def _decode_cron(data: dict[str, Any]) -> CronTrigger:
     for name, value in fields.items():
         if not isinstance(value, (str, int)) or isinstance(value, bool):
             raise SerializationError(f"cron field {name} must be a string, not {value!r}")
-    tz = zone_from_json(data.get("timezone", "UTC"))
     return CronTrigger(
-        **{name: str(value) for name, value in fields.items()},
-        start_date=_dt_from_json(data.get("start_date"), tz, "start_date"),
-        end_date=_dt_from_json(data.get("end_date"), tz, "end_date"),
-        timezone=tz,
-        jitter=_jitter(data),
+        **{name: str(value) for name, value in fields.items()}, **_decode_bounds(data)
     )
 
 
