@@ -306,10 +306,11 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
     def _claim(self, now: datetime) -> list[StoredJob]:
         connection = connections[self.database]
         drop_broken_connection(self.database)
+        if connection.vendor == "sqlite" and not Job.objects.using(self.database).due(now).exists():
+            return []  # idle: don't take the write lock every poll (read outside the transaction:
+            # SQLite refuses, without waiting, to upgrade a transaction that has read)
         with transaction.atomic(using=self.database):
             if connection.vendor == "sqlite":
-                if not Job.objects.using(self.database).due(now).exists():
-                    return []  # idle: don't take the write lock every poll
                 self._take_sqlite_write_lock(connection)
             rows = self._select_due(now, connection)
             planned = [plan for row in rows if (plan := self._plan(row, now)) is not None]
