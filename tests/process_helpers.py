@@ -154,3 +154,50 @@ class Schedulers:
 def ledger_key(job_id: str, scheduled: Any) -> tuple[str, str]:
     """The ``(job id, timestamp)`` form ``record_hit`` writes, for a ledger row."""
     return job_id, f"{scheduled.timestamp():.6f}"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def percentiles(values: list[float], unit: float = 1000.0, suffix: str = "ms") -> str:
+    """``n, p50, p95, max`` of ``values`` (seconds, shown in ``suffix`` after * ``unit``)."""
+    if not values:
+        return "n=0"
+    ordered = sorted(values)
+
+    def at(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * unit
+
+    return (
+        f"n={len(ordered)} p50={at(0.5):.0f}{suffix} p95={at(0.95):.0f}{suffix} "
+        f"max={ordered[-1] * unit:.0f}{suffix}"
+    )
+
+
+def duplicate_hits(hits: list[tuple[str, str, int]]) -> dict[tuple[str, str], list[int]]:
+    """Run times that ``record_hit`` recorded more than once, with the pids that ran them."""
+    ran: dict[tuple[str, str], list[int]] = {}
+    for job_id, timestamp, pid in hits:
+        ran.setdefault((job_id, timestamp), []).append(pid)
+    return {key: pids for key, pids in ran.items() if len(pids) > 1}
+
+
+def log_excerpt(text: str, tail: int = 80, max_problems: int = 60) -> str:
+    """A long log cut down for a failure report: its WARNING/ERROR lines, then its tail."""
+    lines = text.splitlines()
+    problems = [
+        line for line in lines if " WARNING " in line or " ERROR " in line or "Traceback" in line
+    ]
+    parts = []
+    if problems:
+        parts.append(f"--- {len(problems)} warning/error line(s), first {max_problems}:")
+        parts.extend(problems[:max_problems])
+    parts.append(f"--- last {tail} of {len(lines)} line(s):")
+    parts.extend(lines[-tail:])
+    return "\n".join(parts)
