@@ -99,11 +99,15 @@ def get_jobs() -> list[APJob]:
     return _detached()[1].get_all_jobs()
 
 
-def _change(job_id: str, **changes: Any) -> APJob:
+def _change(job_id: str, *, resume: bool = False, **changes: Any) -> APJob:
     scheduler, store = _detached()
     job = store.lookup_job(job_id)
     if job is None:
         raise JobLookupError(job_id)
+    if resume:
+        changes["next_run_time"] = job.trigger.get_next_fire_time(
+            None, datetime.now(scheduler.timezone)
+        )
     if "trigger" in changes:
         trigger = scheduler._create_trigger(changes.pop("trigger"), changes.pop("trigger_args"))
         now = datetime.now(scheduler.timezone)
@@ -130,12 +134,7 @@ def pause_job(job_id: str) -> APJob:
 
 def resume_job(job_id: str) -> APJob:
     """Resume a paused job from its next fire time after now (missed runs are not replayed)."""
-    scheduler, store = _detached()
-    job = store.lookup_job(job_id)
-    if job is None:
-        raise JobLookupError(job_id)
-    now = datetime.now(scheduler.timezone)
-    return _change(job_id, next_run_time=job.trigger.get_next_fire_time(None, now))
+    return _change(job_id, resume=True)
 
 
 def remove_job(job_id: str) -> None:

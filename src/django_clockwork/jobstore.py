@@ -464,11 +464,8 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
         live = SchedulerNode.objects.using(self.database).live(self.node_timeout).values("id")
         counts = dict(
             JobExecution.objects.using(self.database)
-            .filter(
-                job_id__in=[row.id for row, *_ in planned],
-                status__in=(ExecutionStatus.SCHEDULED, ExecutionStatus.RUNNING),
-                node_id__in=live,
-            )
+            .unfinished()
+            .filter(job_id__in=[row.id for row, *_ in planned], node_id__in=live)
             .values_list("job_id")
             .annotate(unfinished=Count("id"))
             .order_by()

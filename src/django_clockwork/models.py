@@ -102,6 +102,10 @@ class JobExecutionQuerySet(models.QuerySet["JobExecution"]):
     def running(self) -> JobExecutionQuerySet:
         return self.filter(status=ExecutionStatus.RUNNING)
 
+    def unfinished(self) -> JobExecutionQuerySet:
+        """Claimed runs that have not ended: waiting for a thread, or running."""
+        return self.filter(status__in=(ExecutionStatus.SCHEDULED, ExecutionStatus.RUNNING))
+
     def failed(self) -> JobExecutionQuerySet:
         return self.filter(status=ExecutionStatus.FAILED)
 

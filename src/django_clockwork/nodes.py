@@ -31,8 +31,6 @@ from django_clockwork.models import (
 
 logger = logging.getLogger(__name__)
 
-UNFINISHED = (ExecutionStatus.SCHEDULED, ExecutionStatus.RUNNING)
-
 
 class Node:
     """This process's node: call ``start()`` when its scheduler starts, ``stop()`` after."""
@@ -135,7 +133,8 @@ class Node:
                     continue  # another node got there first, or it came back
                 count = (
                     JobExecution.objects.using(self.database)
-                    .filter(node_id=node.id, status__in=UNFINISHED)
+                    .unfinished()
+                    .filter(node_id=node.id)
                     .update(
                         status=ExecutionStatus.ABANDONED,
                         finished_at=DatabaseNow(),
@@ -163,7 +162,3 @@ def _abandoned_reason(node: SchedulerNode) -> str:
         f"Abandoned: its scheduler {node.hostname} pid {node.pid} (node {node.id}) stopped "
         f"heartbeating after {last} UTC; the run was not retried."
     )
-
-
-def live_node_ids(database: str, timeout: float) -> list[str]:
-    return list(SchedulerNode.objects.using(database).live(timeout).values_list("id", flat=True))
