@@ -10,6 +10,7 @@ from apscheduler.jobstores.base import ConflictingIdError, JobLookupError
 from apscheduler.triggers.cron import CronTrigger
 
 from django_clockwork import SerializationError, api
+from django_clockwork.exceptions import InvalidJobError
 from django_clockwork.models import Job
 from django_clockwork.serialization import trigger_from_json
 
@@ -42,9 +43,9 @@ def test_invalid_crontab_text() -> None:
 
 
 def test_function_reference_that_does_not_import() -> None:
-    with pytest.raises(LookupError, match="could not import module"):
+    with pytest.raises(InvalidJobError, match="could not import module"):
         api.add_job("tests.no_such_module:noop", "interval", seconds=5, id="bad")
-    with pytest.raises(LookupError, match="error looking up object"):
+    with pytest.raises(InvalidJobError, match="error looking up object"):
         api.add_job("tests.jobs:no_such_function", "interval", seconds=5, id="bad")
     assert not Job.objects.exists()
 
@@ -71,7 +72,7 @@ def test_arguments_json_cannot_hold(args, kwargs, where) -> None:  # type: ignor
 def test_bound_method_refused() -> None:
     from tests.jobs import Greeter
 
-    with pytest.raises(SerializationError, match="bound method"):
+    with pytest.raises(InvalidJobError, match="bound method"):
         api.add_job(Greeter().greet, "interval", seconds=5, id="bad")
     assert not Job.objects.exists()
 

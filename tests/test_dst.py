@@ -48,6 +48,7 @@ from django.db import connection
 
 from django_clockwork import ClockworkExecutor, DjangoJobStore, api, create_scheduler
 from django_clockwork.models import Job, JobExecution
+from django_clockwork.serialization import trigger_from_json
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the executor's threads write the ledger
 
@@ -770,7 +771,8 @@ def test_api_add_job_keeps_the_trigger_zone_not_the_scheduler_zone(settings: Any
     # Loaded back, the trigger fires in its own zone, at the fold's second 01:45.
     job = api.get_job("lord-howe")
     assert job is not None
-    assert job.trigger.timezone == LORD_HOWE
-    nxt = job.trigger.get_next_fire_time(None, at("2026-04-05 01:40+10:30", LORD_HOWE))
+    trigger = trigger_from_json(job.trigger)
+    assert trigger.timezone == LORD_HOWE
+    nxt = trigger.get_next_fire_time(None, at("2026-04-05 01:40+10:30", LORD_HOWE))
     assert nxt is not None
     assert wall(nxt, LORD_HOWE) == "2026-04-05 01:45+10:30"

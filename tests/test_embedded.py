@@ -80,7 +80,7 @@ def test_asgi_application_is_wrapped_as_asgi() -> None:
 
 def test_stop_marks_the_node_stopped() -> None:
     scheduler = embedded.start()
-    node_id = scheduler.clockwork_node.id
+    node_id = scheduler.runtime.node.id
     embedded.stop()
     assert not embedded.running()
     assert SchedulerNode.objects.get(id=node_id).stopped_at is not None

@@ -138,9 +138,9 @@ def test_job_sees_its_execution_and_fresh_connections(
 
 
 def test_ledger_write_survives_a_database_hiccup(store, executor, make_job, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from django_clockwork import executor as executor_module
+    from django_clockwork import ledger
 
-    monkeypatch.setattr(executor_module, "RECORD_BACKOFF", (0.01, 0.01, 0.01))
+    monkeypatch.setattr(ledger, "DURABLE_BACKOFF", (0.01, 0.01, 0.01))
     real_filter = JobExecution.objects.filter
     failures = iter([True, True])
 

@@ -119,9 +119,9 @@ def test_max_instances_counts_unfinished_runs_of_live_nodes(scheduler, make_job:
     first_node, second_node = Node(), Node()
     first_node.beat()
     second_node.beat()
-    first, second = DjangoJobStore(poll_interval=None), DjangoJobStore(poll_interval=None)
-    for store, node in ((first, first_node), (second, second_node)):
-        store.node_id = node.id
+    first = DjangoJobStore(poll_interval=None, node_id=first_node.id)
+    second = DjangoJobStore(poll_interval=None, node_id=second_node.id)
+    for store in (first, second):
         store.start(scheduler, "default")
     first.add_job(make_job("slow", trigger=EVERY_MINUTE, max_instances=1))
 

@@ -73,17 +73,16 @@ def test_a_claim_whose_commit_answer_was_lost_is_recovered(
     from apscheduler.triggers.interval import IntervalTrigger
     from django.db import OperationalError
 
-    from django_clockwork import jobstore
+    from django_clockwork import reconnect
     from django_clockwork.models import JobExecution
 
-    monkeypatch.setattr(jobstore, "RETRY_DELAYS", (0.0,))
-    store = DjangoJobStore(poll_interval=None)
-    store.node_id, store.submitted = "node-1", set
+    monkeypatch.setattr(reconnect, "RETRY_DELAYS", (0.0,))
+    store = DjangoJobStore(poll_interval=None, node_id="node-1", submitted=set)
     store.start(scheduler, "default")
     trigger = IntervalTrigger(minutes=1, start_date=utc(2030, 1, 1), timezone="UTC")
     store.add_job(make_job("tick", trigger=trigger))
     store.add_job(make_job("gone", trigger=trigger))
-    real_claim = store._claim
+    real_claim = store._claimer.claim
     calls = []
 
     def commit_then_lose_the_answer(now):  # type: ignore[no-untyped-def]
@@ -94,7 +93,7 @@ def test_a_claim_whose_commit_answer_was_lost_is_recovered(
             raise OperationalError("(2013, 'Lost connection to server during query')")
         return jobs
 
-    monkeypatch.setattr(store, "_claim", commit_then_lose_the_answer)
+    monkeypatch.setattr(store._claimer, "claim", commit_then_lose_the_answer)
     (job,) = store.get_due_jobs(utc(2030, 1, 1, 0, 0, 1))
     assert calls[1] == []  # the retry found nothing due: the first claim had committed
     assert job.id == "tick"

@@ -38,7 +38,7 @@ class FakeScheduler:
 @pytest.fixture
 def waker():  # type: ignore[no-untyped-def]
     scheduler = FakeScheduler()
-    listener = PostgresWaker(scheduler, "default")
+    listener = PostgresWaker(scheduler.wakeup, "default")
     listener.start()
     assert listener.connected.wait(5)
     yield listener, scheduler
@@ -96,7 +96,7 @@ def test_only_postgresql_listens() -> None:
     scheduler = create_scheduler()
     expected = connection.vendor == "postgresql"
     assert wakeups.supported("default") is expected
-    assert (scheduler.clockwork_waker is not None) is expected
+    assert (scheduler.runtime.waker is not None) is expected
 
 
 def wakeups_trigger():  # type: ignore[no-untyped-def]

@@ -26,13 +26,13 @@ _HOMES = {
     "current_execution": "django_clockwork.executor",
     "DjangoJobStore": "django_clockwork.jobstore",
     "SerializationError": "django_clockwork.serialization",
-    "create_scheduler": "django_clockwork.runner",
+    "create_scheduler": "django_clockwork.runtime",
 }
 
 if TYPE_CHECKING:
     from django_clockwork.executor import ClockworkExecutor, ExecutionContext, current_execution
     from django_clockwork.jobstore import DjangoJobStore
-    from django_clockwork.runner import create_scheduler
+    from django_clockwork.runtime import create_scheduler
     from django_clockwork.serialization import SerializationError
 
 

@@ -1,38 +1,122 @@
 """Change jobs from any process (web requests, shells, other services).
 
-These functions write straight to the job table; they never need a running
-scheduler (APScheduler 3's own ``add_job`` on a stopped scheduler only queues in
-memory). Running schedulers see the change on their next poll.
+These functions write straight to the job table and never need a running scheduler
+(APScheduler 3's own ``add_job`` on a stopped scheduler only queues in memory). Running
+schedulers see a change at their next poll, at once on PostgreSQL. They answer with
+:class:`ScheduledJob`, a plain snapshot of the stored row.
+
+Exceptions (all documented in the README): :class:`~django_clockwork.exceptions.InvalidJobError`
+(a ``ValueError``) for input that cannot be stored, ``SerializationError`` (a ``ValueError``)
+for arguments JSON cannot hold, :class:`~django_clockwork.exceptions.JobExistsError` and
+:class:`~django_clockwork.exceptions.JobNotFoundError` (APScheduler's ``ConflictingIdError``
+and ``JobLookupError``), :class:`~django_clockwork.exceptions.ConcurrentChangeError`, and
+Django's database errors.
 """
 
 from __future__ import annotations
 
-import functools
+import unicodedata
+import uuid
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
+from inspect import ismethod
 from typing import Any
 
 from apscheduler.job import Job as APJob
-from apscheduler.jobstores.base import ConflictingIdError, JobLookupError
-from apscheduler.schedulers.base import BaseScheduler
-from apscheduler.util import undefined
+from apscheduler.jobstores.base import ConflictingIdError
+from apscheduler.util import obj_to_ref, ref_to_obj
+from django.db.models import F
+from django.utils import timezone
 
-from django_clockwork.conf import Conf, get_conf
-from django_clockwork.jobstore import DjangoJobStore
-from django_clockwork.runner import create_scheduler
+from django_clockwork import aps
+from django_clockwork.conf import get_conf
+from django_clockwork.exceptions import (
+    ConcurrentChangeError,
+    InvalidJobError,
+    JobExistsError,
+    JobNotFoundError,
+)
+from django_clockwork.jobstore import DjangoJobStore, row_fields
+from django_clockwork.models import Job
+from django_clockwork.serialization import SerializationError, trigger_from_json, zone_from_json
+from django_clockwork.triggers import build_trigger
+
+#: Attempts of a versioned write before :class:`ConcurrentChangeError`.
+WRITE_ATTEMPTS = 5
+_ID_MAX = Job._meta.get_field("id").max_length or 191
 
 
-def _detached() -> tuple[BaseScheduler, DjangoJobStore]:
-    """A scheduler that is never started: it lends its defaults and trigger parsing."""
-    return _detached_for(get_conf())
+class _Unset:
+    def __repr__(self) -> str:
+        return "<unset>"
 
 
-@functools.cache
-def _detached_for(conf: Conf) -> tuple[BaseScheduler, DjangoJobStore]:
-    scheduler = create_scheduler()
-    store: DjangoJobStore = scheduler._jobstores["default"]
-    store.start(scheduler, "default")
-    return scheduler, store
+UNSET: Any = _Unset()
+
+
+@dataclass(frozen=True)
+class ScheduledJob:
+    """A job as stored: a snapshot of its row, with no methods that reach the database."""
+
+    id: str
+    name: str
+    #: The callable, as ``"package.module:qualname"``.
+    func: str
+    #: The trigger in its documented JSON form.
+    trigger: dict[str, Any]
+    #: APScheduler's description of the trigger (``cron[hour='7', minute='30']``), or why
+    #: the stored trigger cannot be read.
+    trigger_description: str
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    executor: str
+    misfire_grace_time: int | None
+    coalesce: bool
+    max_instances: int
+    #: Aware UTC; None when paused or finished.
+    next_run_time: datetime | None
+    paused: bool
+    finished: bool
+    #: ``"api"``, ``"admin"`` or ``"code"``.
+    source: str
+    #: Why a scheduler cannot load the row (empty when it can).
+    load_error: str
+    version: int
+
+    @classmethod
+    def from_row(cls, row: Job) -> ScheduledJob:
+        try:
+            description = str(trigger_from_json(row.trigger))
+        except SerializationError as exc:
+            description = f"invalid trigger: {exc}"
+        return cls(
+            id=row.id,
+            name=row.name,
+            func=row.func,
+            trigger=row.trigger,
+            trigger_description=description,
+            args=tuple(row.args) if isinstance(row.args, list) else (),
+            kwargs=dict(row.kwargs) if isinstance(row.kwargs, dict) else {},
+            executor=row.executor,
+            misfire_grace_time=row.misfire_grace_time,
+            coalesce=row.coalesce,
+            max_instances=row.max_instances,
+            next_run_time=row.next_run_time,
+            paused=row.is_paused,
+            finished=row.finished_at is not None,
+            source=row.source,
+            load_error=row.load_error,
+            version=row.version,
+        )
+
+
+def _rows() -> Any:
+    return Job.objects.using(get_conf().database)
+
+
+def _store() -> DjangoJobStore:
+    return DjangoJobStore(database=get_conf().database)
 
 
 def add_job(
@@ -43,100 +127,293 @@ def add_job(
     kwargs: Mapping[str, Any] | None = None,
     id: str | None = None,
     name: str | None = None,
-    misfire_grace_time: Any = undefined,
-    coalesce: Any = undefined,
-    max_instances: Any = undefined,
-    next_run_time: Any = undefined,
+    misfire_grace_time: int | None = UNSET,
+    coalesce: bool = UNSET,
+    max_instances: int = UNSET,
+    next_run_time: datetime | None = UNSET,
     executor: str = "default",
     replace_existing: bool = False,
     **trigger_args: Any,
-) -> APJob:
-    """Add (or with ``replace_existing``, replace) a job; same arguments as APScheduler's.
+) -> ScheduledJob:
+    """Add (or with ``replace_existing``, replace) a job; the arguments are APScheduler's.
 
-    Raises ``ConflictingIdError`` if the id exists and ``replace_existing`` is false,
-    ``SerializationError`` for arguments JSON cannot hold, and APScheduler's own errors
-    (``LookupError``, ``ValueError``, ``TypeError``) for a bad callable or trigger.
+    ``func`` is a module-level callable or its reference ``"package.module:qualname"``;
+    ``trigger`` an alias (``"date"``, ``"interval"``, ``"cron"``, ``"calendarinterval"``)
+    with ``trigger_args``, or a trigger instance. ``next_run_time=None`` adds it paused.
     """
-    scheduler, store = _detached()
-    options = {
-        "trigger": scheduler._create_trigger(trigger, trigger_args),
+    conf = get_conf()
+    job_id = uuid.uuid4().hex if id is None else _check_id(id)
+    built = build_trigger(trigger, trigger_args, conf.timezone)
+    defaults = conf.job_defaults
+    state = {
+        "id": job_id,
+        "func": _func_ref(func),
+        "trigger": built,
         "executor": executor,
-        "func": func,
-        "args": tuple(args) if args is not None else (),
-        "kwargs": dict(kwargs) if kwargs is not None else {},
-        "id": id,
+        "args": _check_args(args),
+        "kwargs": _check_kwargs(kwargs),
         "name": name,
-        "misfire_grace_time": misfire_grace_time,
-        "coalesce": coalesce,
-        "max_instances": max_instances,
-        "next_run_time": next_run_time,
+        "misfire_grace_time": _given(misfire_grace_time, defaults.misfire_grace_time),
+        "coalesce": _given(coalesce, defaults.coalesce),
+        "max_instances": _given(max_instances, defaults.max_instances),
+        "next_run_time": _given(next_run_time, _first_fire_time(built)),
     }
-    for key, default in scheduler._job_defaults.items():
-        if options[key] is undefined:
-            options[key] = default
-    job = APJob(scheduler, **{k: v for k, v in options.items() if v is not undefined})
-    if not hasattr(job, "next_run_time"):
-        now = datetime.now(scheduler.timezone)
-        job._modify(next_run_time=job.trigger.get_next_fire_time(None, now))
+    if name is None:
+        del state["name"]  # APScheduler names the job after its function
+    job = _new_job(state)
+    store = _store()
     try:
         store.add_job(job)
     except ConflictingIdError:
         if not replace_existing:
-            raise
-        store.update_job(job)
-        # The row may have kept its next_run_time (same trigger): answer with what is stored.
-        return store.lookup_job(job.id) or job
-    return job
+            raise JobExistsError(job_id) from None
+        _retrying(lambda: store.update_job(job))
+    return _get(job_id)
 
 
-def get_job(job_id: str) -> APJob | None:
-    """The job with this id, or None (also None for a row flagged as broken)."""
-    return _detached()[1].lookup_job(job_id)
+def get_job(job_id: str) -> ScheduledJob | None:
+    """The job with this id, or None (also for a finished one-off job)."""
+    row = _rows().active().filter(id=job_id).first()
+    return None if row is None else ScheduledJob.from_row(row)
 
 
-def get_jobs() -> list[APJob]:
-    """Every loadable job, soonest first, paused jobs last."""
-    return _detached()[1].get_all_jobs()
+def get_jobs() -> list[ScheduledJob]:
+    """Every job that has not finished, soonest first, paused jobs last, broken ones included."""
+    rows = _rows().active().order_by(F("next_run_time").asc(nulls_last=True), "id")
+    return [ScheduledJob.from_row(row) for row in rows.iterator()]
 
 
-def _change(job_id: str, *, resume: bool = False, **changes: Any) -> APJob:
-    scheduler, store = _detached()
-    job = store.lookup_job(job_id)
-    if job is None:
-        raise JobLookupError(job_id)
-    if resume:
-        changes["next_run_time"] = job.trigger.get_next_fire_time(
-            None, datetime.now(scheduler.timezone)
+def modify_job(job_id: str, **changes: Any) -> ScheduledJob:
+    """Change a job's ``func``, ``args``, ``kwargs``, ``name``, ``executor``,
+    ``misfire_grace_time``, ``coalesce``, ``max_instances`` or ``next_run_time``."""
+    unknown = set(changes) - _MODIFIABLE
+    if unknown:
+        raise InvalidJobError(
+            f"modify_job cannot change {sorted(unknown)}; it changes {sorted(_MODIFIABLE)} "
+            "(use reschedule_job for the trigger)."
         )
-    if "trigger" in changes:
-        trigger = scheduler._create_trigger(changes.pop("trigger"), changes.pop("trigger_args"))
-        now = datetime.now(scheduler.timezone)
-        changes.update(trigger=trigger, next_run_time=trigger.get_next_fire_time(None, now))
-    job._modify(**changes)
-    store.update_job(job)
-    return job
+    if "func" in changes:
+        changes["func"] = _func_ref(changes["func"])
+    if "args" in changes:
+        changes["args"] = _check_args(changes["args"])
+    if "kwargs" in changes:
+        changes["kwargs"] = _check_kwargs(changes["kwargs"])
+    return _write(job_id, lambda row: changes)
 
 
-def modify_job(job_id: str, **changes: Any) -> APJob:
-    """Change attributes of a job (``args``, ``kwargs``, ``name``, ``max_instances``...)."""
-    return _change(job_id, **changes)
-
-
-def reschedule_job(job_id: str, trigger: Any = "date", **trigger_args: Any) -> APJob:
+def reschedule_job(job_id: str, trigger: Any = "date", **trigger_args: Any) -> ScheduledJob:
     """Give a job a new trigger; its next run time is computed from now."""
-    return _change(job_id, trigger=trigger, trigger_args=trigger_args)
+    built = build_trigger(trigger, trigger_args, get_conf().timezone)
+    return _write(job_id, lambda row: {"trigger": built, "next_run_time": _first_fire_time(built)})
 
 
-def pause_job(job_id: str) -> APJob:
+def pause_job(job_id: str) -> ScheduledJob:
     """Stop a job from running until ``resume_job``."""
-    return _change(job_id, next_run_time=None)
+    return _write(job_id, lambda row: {"next_run_time": None})
 
 
-def resume_job(job_id: str) -> APJob:
+def resume_job(job_id: str) -> ScheduledJob:
     """Resume a paused job from its next fire time after now (missed runs are not replayed)."""
-    return _change(job_id, resume=True)
+    return _write(job_id, lambda row: {"next_run_time": _first_fire_time(_trigger_of(row))})
 
 
 def remove_job(job_id: str) -> None:
     """Delete a job; its history stays in ``JobExecution``."""
-    _detached()[1].remove_job(job_id)
+    deleted, _ = _rows().active().filter(id=job_id).delete()
+    if not deleted:
+        raise JobNotFoundError(job_id)
+
+
+# -- writing ---------------------------------------------------------------------------------
+
+_MODIFIABLE = frozenset(
+    {
+        "func",
+        "args",
+        "kwargs",
+        "name",
+        "executor",
+        "misfire_grace_time",
+        "coalesce",
+        "max_instances",
+        "next_run_time",
+    }
+)
+
+
+def _write(job_id: str, change: Callable[[Job], dict[str, Any]]) -> ScheduledJob:
+    """Apply ``change`` to the stored row under its version; retried if another writer won."""
+    for _attempt in range(WRITE_ATTEMPTS):
+        row = _rows().active().filter(id=job_id).first()
+        if row is None:
+            raise JobNotFoundError(job_id)
+        job = _new_job({**_state_of(row), **change(row)})
+        fields = _fields(job)
+        updated = (
+            _rows()
+            .active()
+            .filter(id=job_id, version=row.version)
+            .update(**fields, version=F("version") + 1, load_error="", updated_at=timezone.now())
+        )
+        if updated:
+            return _get(job_id)
+    raise ConcurrentChangeError(
+        f"Job {job_id!r} changed {WRITE_ATTEMPTS} times while it was being written; "
+        "nothing was written. Try again."
+    )
+
+
+def _retrying(write: Callable[[], None]) -> None:
+    from django_clockwork.claim import ClaimConflictError
+
+    try:
+        write()
+    except ClaimConflictError as exc:
+        raise ConcurrentChangeError(str(exc)) from None
+
+
+def _get(job_id: str) -> ScheduledJob:
+    job = get_job(job_id)
+    if job is None:  # removed by another process in between
+        raise JobNotFoundError(job_id)
+    return job
+
+
+def _state_of(row: Job) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "func": row.func,
+        "trigger": _trigger_of(row),
+        "executor": row.executor,
+        "args": tuple(row.args) if isinstance(row.args, list) else (),
+        "kwargs": row.kwargs if isinstance(row.kwargs, dict) else {},
+        "name": row.name or row.func,
+        "misfire_grace_time": row.misfire_grace_time,
+        "coalesce": row.coalesce,
+        "max_instances": row.max_instances,
+        "next_run_time": row.next_run_time,
+    }
+
+
+def _trigger_of(row: Job) -> Any:
+    try:
+        return trigger_from_json(row.trigger)
+    except SerializationError as exc:
+        raise InvalidJobError(
+            f"Job {row.id!r} has an invalid stored trigger ({exc}); give it a new one with "
+            "reschedule_job."
+        ) from exc
+
+
+def _new_job(state: dict[str, Any]) -> APJob:
+    """An APScheduler job from ``state``, validated by APScheduler's own rules."""
+    try:
+        return aps.new_job(zone_from_json(get_conf().timezone), **state)
+    except SerializationError:
+        raise
+    except (TypeError, ValueError, LookupError) as exc:
+        raise InvalidJobError(f"Job {state.get('id')!r}: {exc}") from exc
+
+
+def _fields(job: APJob) -> dict[str, Any]:
+    try:
+        return row_fields(job)
+    except SerializationError:
+        raise
+    except (TypeError, ValueError, LookupError) as exc:
+        raise InvalidJobError(f"Job {job.id!r}: {exc}") from exc
+
+
+# -- input checks ----------------------------------------------------------------------------
+
+
+def _given(value: Any, default: Any) -> Any:
+    return default if value is UNSET else value
+
+
+def _first_fire_time(trigger: Any) -> datetime | None:
+    fire_time: datetime | None = trigger.get_next_fire_time(None, timezone.now())
+    return fire_time
+
+
+def _check_id(job_id: Any) -> str:
+    if not isinstance(job_id, str) or not job_id:
+        raise InvalidJobError(f"A job id must be a non-empty string, not {job_id!r}.")
+    if len(job_id) > _ID_MAX:
+        raise InvalidJobError(
+            f"The job id {job_id[:40]!r}... is {len(job_id)} characters long; at most "
+            f"{_ID_MAX} fit."
+        )
+    if any(unicodedata.category(char) in {"Cc", "Cf", "Zl", "Zp"} for char in job_id):
+        raise InvalidJobError(
+            f"The job id {job_id!r} contains control or invisible characters; use printable text."
+        )
+    return job_id
+
+
+def _func_ref(func: Any) -> str:
+    """The reference ``module:qualname`` of a callable, checked to import back to it."""
+    if isinstance(func, str):
+        return _text_ref(func)
+    if not callable(func):
+        raise InvalidJobError(f"func must be a callable or a 'module:function' text, not {func!r}.")
+    try:
+        ref = _text_ref(obj_to_ref(func))
+    except (ValueError, InvalidJobError) as exc:
+        ref, reason = "", str(exc)
+    else:
+        reason = f"its reference {ref!r} imports {ref_to_obj(ref)!r} instead"
+    if ref and ref_to_obj(ref) == func:
+        return ref
+    kind = "the bound method" if ismethod(func) else "the callable"
+    raise InvalidJobError(
+        f"{kind} {func!r} cannot be stored by reference ({reason}): use a module-level "
+        "function, a staticmethod or a classmethod, or a method of a module-level instance."
+    )
+
+
+def _text_ref(ref: str) -> str:
+    if ":" not in ref:
+        module, _, name = ref.rpartition(".")
+        if not module:
+            raise InvalidJobError(
+                f"Function reference {ref!r}: expected 'package.module:function'."
+            )
+        ref = f"{module}:{name}"
+    try:
+        target = ref_to_obj(ref)
+    except (LookupError, ValueError, ImportError) as exc:
+        raise InvalidJobError(
+            f"Function reference {ref!r} does not import: {exc}. Expected "
+            "'package.module:function' naming a module-level callable."
+        ) from None
+    if not callable(target):
+        raise InvalidJobError(
+            f"Function reference {ref!r} names {target!r}, which is not callable."
+        )
+    return ref
+
+
+def _check_args(args: Any) -> tuple[Any, ...]:
+    if args is None:
+        return ()
+    if isinstance(args, (str, bytes, Mapping)) or not isinstance(args, Iterable):
+        raise InvalidJobError(
+            f"args must be a list or tuple of positional arguments, not {type(args).__name__} "
+            f"({args!r:.60})."
+        )
+    return tuple(args)
+
+
+def _check_kwargs(kwargs: Any) -> dict[str, Any]:
+    if kwargs is None:
+        return {}
+    if not isinstance(kwargs, Mapping):
+        raise InvalidJobError(
+            f"kwargs must be a mapping of argument names to values, not "
+            f"{type(kwargs).__name__} ({kwargs!r:.60})."
+        )
+    bad = [key for key in kwargs if not isinstance(key, str) or not key.isidentifier()]
+    if bad:
+        raise InvalidJobError(f"kwargs keys must be argument names (str), not {bad!r:.60}.")
+    return dict(kwargs)

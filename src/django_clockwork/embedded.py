@@ -35,7 +35,7 @@ def start() -> BaseScheduler:
     with _lock:
         if _scheduler is not None and _owner_pid == os.getpid():
             return _scheduler
-        from django_clockwork.runner import create_scheduler
+        from django_clockwork.runtime import create_scheduler
 
         scheduler = create_scheduler()
         scheduler.start()
@@ -62,14 +62,19 @@ def _stop_before_thread_pools_at_exit() -> None:
     atexit.register(stop)
 
 
-def stop() -> None:
-    """Shut this process's embedded scheduler down (waits for running jobs)."""
+def stop(timeout: float | None = None) -> None:
+    """Shut this process's embedded scheduler down: it claims no more runs and waits up to
+    ``timeout`` seconds (default ``CLOCKWORK['SHUTDOWN_TIMEOUT']``) for running jobs; runs
+    still executing then are recorded ``abandoned``."""
     global _scheduler, _owner_pid
     with _lock:
         scheduler, owner = _scheduler, _owner_pid
         _scheduler = _owner_pid = None
     if scheduler is not None and owner == os.getpid() and scheduler.running:
-        scheduler.shutdown()
+        from django_clockwork.conf import get_conf
+
+        limit = get_conf().shutdown_timeout if timeout is None else timeout
+        scheduler.runtime.stop_gracefully(limit)
 
 
 def running() -> bool:

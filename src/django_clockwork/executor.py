@@ -32,14 +32,12 @@ from apscheduler.events import (
 from apscheduler.executors.base import BaseExecutor, MaxInstancesReachedError
 from django.db import close_old_connections
 
+from django_clockwork import aps
+from django_clockwork.claim import claimed_job
 from django_clockwork.conf import get_conf
-from django_clockwork.jobstore import drop_broken_connection
-from django_clockwork.models import ExecutionStatus, JobExecution, TriggerSource
+from django_clockwork.ledger import Ledger, NewRun
 
 logger = logging.getLogger(__name__)
-
-#: Seconds between attempts to record a ledger update while the database is unreachable.
-RECORD_BACKOFF = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
 
 
 @dataclass(frozen=True)
@@ -62,23 +60,33 @@ def current_execution() -> ExecutionContext | None:
 
 
 class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
-    """A thread pool that records every run in ``JobExecution``.
+    """A thread pool that records every run in ``JobExecution`` through the ledger.
 
     :param max_workers: threads (default: ``CLOCKWORK['MAX_WORKERS']``)
+    :param node_id: the scheduler node whose runs these are
+    :param on_slot_freed: called when a run finishes (the runtime wakes a scheduler that
+        left due jobs for want of a free thread)
     """
 
-    def __init__(self, max_workers: int | None = None) -> None:
+    def __init__(
+        self,
+        max_workers: int | None = None,
+        *,
+        node_id: str = "",
+        on_slot_freed: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__()
         self.max_workers = max_workers or get_conf().max_workers
+        self.node_id = node_id
+        self.on_slot_freed = on_slot_freed
+        self.hostname = socket.gethostname()
         self._pool: ThreadPoolExecutor | None = None
         self._futures: set[Future[None]] = set()
+        self._ledgers: dict[str, Ledger] = {}
+        #: (database, job id, run time) of every run executing now.
         self.in_flight: set[tuple[str, str, datetime]] = set()
         #: (job id, run time) of every run handed to this executor and not finished yet.
         self.submitted: set[tuple[str, datetime]] = set()
-        self.node_id = ""  # set by create_scheduler()
-        #: Called when a run finishes (create_scheduler() wakes a scheduler that was full).
-        self.on_slot_freed: Callable[[], None] | None = None
-        self.hostname = socket.gethostname()
 
     def start(self, scheduler: Any, alias: str) -> None:
         super().start(scheduler, alias)
@@ -102,61 +110,54 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
         """Worker threads not taken: how much a claim should take on for this process."""
         return max(self.max_workers - self.running, 0)
 
+    def submitted_runs(self) -> set[tuple[str, datetime]]:
+        """A copy of :attr:`submitted`, safe to read from another thread."""
+        return set(self.submitted)
+
+    def ledger(self, database: str) -> Ledger:
+        if database not in self._ledgers:
+            self._ledgers[database] = Ledger(database, self.node_id)
+        return self._ledgers[database]
+
     def abandon_in_flight(self, reason: str) -> int:
         """Mark the runs still executing as ``abandoned`` (the process is about to exit)."""
         flights = list(self.in_flight)
         for database, job_id, run_time in flights:
-            _record(
-                database,
-                job_id,
-                run_time,
-                status=ExecutionStatus.ABANDONED,
-                finished_at=_now(),
-                exception=reason,
-                attempts=1,
-            )
+            self.ledger(database).abandoned(job_id, [run_time], reason=reason, durable=False)
         return len(flights)
 
     def submit_job(self, job: Any, run_times: list[datetime]) -> None:
-        claim = getattr(job, "_clockwork_claim", None)
+        claim = claimed_job(job)
         database = claim.database if claim is not None else get_conf().database
+        ledger = self.ledger(database)
         times = list(claim.run_times) if claim is not None else list(run_times)
         if claim is not None and claim.skipped and not times:
             raise MaxInstancesReachedError(job)  # recorded by the claim; the event still fires
         if not times:
             return
-        with self._lock:
-            refused = self._instances[job.id] >= job.max_instances
-            if not refused:
-                self._instances[job.id] += 1
-        if refused:
-            _record_many(
-                database,
+        if not aps.take_instance(self, job):
+            if claim is None:
+                ledger.ensure_scheduled(_new_runs(job, times))
+            ledger.skipped(
                 job.id,
                 times,
-                status=ExecutionStatus.SKIPPED,
-                finished_at=_now(),
-                exception=f"max_instances ({job.max_instances}) reached; this run was skipped",
+                reason=f"max_instances ({job.max_instances}) reached; this run was skipped",
             )
             raise MaxInstancesReachedError(job)
         if claim is None:
-            _ensure_rows(database, job, times, self.node_id)
+            ledger.ensure_scheduled(_new_runs(job, times))
         assert self._pool is not None, "This executor has not been started yet"
         self.submitted.update((job.id, t) for t in times)
         try:
-            future = self._pool.submit(self._run_all, job, times, database)
+            future = self._pool.submit(self._run_all, job, times, ledger)
         except RuntimeError as exc:  # the pool is shut down: the process is exiting
             self.submitted.difference_update((job.id, t) for t in times)
-            with self._lock:
-                self._instances[job.id] -= 1
-            _record_many(
-                database,
+            aps.give_back_instance(self, job.id)
+            ledger.abandoned(
                 job.id,
                 times,
-                status=ExecutionStatus.ABANDONED,
-                finished_at=_now(),
-                exception=f"Claimed while this scheduler was stopping ({exc}); not run",
-                attempts=1,
+                reason=f"Claimed while this scheduler was stopping ({exc}); not run",
+                durable=False,
             )
             raise
         self._futures.add(future)
@@ -165,56 +166,52 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
     def _do_submit_job(self, job: Any, run_times: list[datetime]) -> None:  # pragma: no cover
         raise NotImplementedError("submit_job is overridden")
 
-    def _run_all(self, job: Any, run_times: list[datetime], database: str) -> None:
+    def _run_all(self, job: Any, run_times: list[datetime], ledger: Ledger) -> None:
         try:
-            events = [self._run_one(job, run_time, database) for run_time in run_times]
+            events = [self._run_one(job, run_time, ledger) for run_time in run_times]
         except BaseException as exc:  # never lose the instance count
-            self._run_job_error(job.id, exc, exc.__traceback__)
+            aps.report_error(self, job.id, exc)
         else:
-            self._run_job_success(job.id, events)
+            aps.report_success(self, job.id, events)
         finally:
             self.submitted.difference_update((job.id, t) for t in run_times)
             close_old_connections()  # honours CONN_MAX_AGE, like the end of a request
             if self.on_slot_freed is not None:
                 self.on_slot_freed()
 
-    def _run_one(self, job: Any, run_time: datetime, database: str) -> JobExecutionEvent:
-        alias = job._jobstore_alias
+    def _run_one(self, job: Any, run_time: datetime, ledger: Ledger) -> JobExecutionEvent:
+        alias = aps.jobstore_alias(job)
         late = _now() - run_time
         if job.misfire_grace_time is not None and late > timedelta(seconds=job.misfire_grace_time):
             logger.warning('Run time of job "%s" was missed by %s', job, late)
-            _record(
-                database,
+            ledger.missed(
                 job.id,
-                run_time,
-                status=ExecutionStatus.MISSED,
-                finished_at=_now(),
-                exception=f"Started {late} late; misfire_grace_time is {job.misfire_grace_time}s",
+                [run_time],
+                reason=f"Started {late} late; misfire_grace_time is {job.misfire_grace_time}s",
             )
             return JobExecutionEvent(EVENT_JOB_MISSED, job.id, alias, run_time)
         close_old_connections()  # like a request: CONN_MAX_AGE and broken connections
-        started = _now()
-        _record(
-            database,
-            job.id,
-            run_time,
-            status=ExecutionStatus.RUNNING,
-            started_at=started,
-            hostname=self.hostname,
-            pid=os.getpid(),
-        )
+        ledger.started(job.id, run_time, hostname=self.hostname, pid=os.getpid())
         logger.info('Running job "%s" (scheduled at %s)', job, run_time)
         clock = time.perf_counter()
-        token = _current.set(ExecutionContext(job.id, run_time, database))
-        flight = (database, job.id, run_time)
+        token = _current.set(ExecutionContext(job.id, run_time, ledger.database))
+        flight = (ledger.database, job.id, run_time)
         self.in_flight.add(flight)
         try:
             retval = job.func(*job.args, **job.kwargs)
             if inspect.isawaitable(retval):
                 retval = asyncio.run(_finish(retval))
         except BaseException as exc:
+            duration = time.perf_counter() - clock
             logger.exception('Job "%s" raised an exception', job)
-            event = JobExecutionEvent(
+            ledger.failed(
+                job.id,
+                run_time,
+                exception=f"{type(exc).__name__}: {exc}",
+                traceback="".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+                duration=duration,
+            )
+            return JobExecutionEvent(
                 EVENT_JOB_ERROR,
                 job.id,
                 alias,
@@ -222,21 +219,12 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
                 exception=exc,
                 traceback="".join(traceback.format_tb(exc.__traceback__)),
             )
-            outcome = {
-                "status": ExecutionStatus.FAILED,
-                "exception": f"{type(exc).__name__}: {exc}",
-                "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
-            }
-        else:
-            logger.info('Job "%s" executed successfully', job)
-            event = JobExecutionEvent(EVENT_JOB_EXECUTED, job.id, alias, run_time, retval=retval)
-            outcome = {"status": ExecutionStatus.SUCCEEDED}
         finally:
             self.in_flight.discard(flight)
             _current.reset(token)
-        duration = time.perf_counter() - clock
-        _record(database, job.id, run_time, finished_at=_now(), duration=duration, **outcome)
-        return event
+        ledger.succeeded(job.id, run_time, duration=time.perf_counter() - clock)
+        logger.info('Job "%s" executed successfully', job)
+        return JobExecutionEvent(EVENT_JOB_EXECUTED, job.id, alias, run_time, retval=retval)
 
 
 async def _finish(awaitable: Awaitable[Any]) -> Any:
@@ -247,55 +235,9 @@ def _now() -> datetime:
     return datetime.now(dt_timezone.utc)
 
 
-def _ensure_rows(database: str, job: Any, run_times: list[datetime], node_id: str) -> None:
+def _new_runs(job: Any, run_times: list[datetime]) -> list[NewRun]:
     """Ledger rows for a job that did not come from a claim (another job store)."""
-    for run_time in run_times:
-        JobExecution.objects.using(database).get_or_create(
-            job_id=job.id,
-            scheduled_run_time=run_time,
-            defaults={
-                "job_name": job.name,
-                "func": job.func_ref or "",
-                "trigger_source": TriggerSource.SCHEDULE,
-                "node_id": node_id,
-            },
-        )
-
-
-def _record(database: str, job_id: str, run_time: datetime, **fields: Any) -> None:
-    _record_many(database, job_id, [run_time], **fields)
-
-
-def _record_many(
-    database: str,
-    job_id: str,
-    run_times: list[datetime],
-    attempts: int = len(RECORD_BACKOFF) + 1,
-    **fields: Any,
-) -> None:
-    """Update ledger rows, retrying while the database is unreachable; never raises."""
-    for attempt, delay in enumerate((*RECORD_BACKOFF[: attempts - 1], None)):
-        try:
-            drop_broken_connection(database)
-            JobExecution.objects.using(database).filter(
-                job_id=job_id, scheduled_run_time__in=run_times
-            ).update(**fields)
-            return
-        except Exception:
-            if delay is None:
-                logger.exception(
-                    "Could not record %s for job %r at %s after %d attempts",
-                    fields.get("status"),
-                    job_id,
-                    run_times,
-                    attempt + 1,
-                )
-                return
-            logger.warning(
-                "Could not record %s for job %r; retrying in %ss",
-                fields.get("status"),
-                job_id,
-                delay,
-                exc_info=True,
-            )
-            time.sleep(delay)
+    return [
+        NewRun(job_id=job.id, scheduled_run_time=t, job_name=job.name, func=job.func_ref or "")
+        for t in run_times
+    ]

@@ -9,16 +9,13 @@ The scheduler's own write-back of the same pass is then a no-op.
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
 from inspect import isclass, ismethod
-from typing import Any, TypeVar
+from typing import Any
 
 from apscheduler.job import Job as APJob
 from apscheduler.jobstores.base import (
@@ -27,91 +24,33 @@ from apscheduler.jobstores.base import (
     JobLookupError,
     TransientJobError,
 )
-from django.db import IntegrityError, InterfaceError, OperationalError, connections, transaction
-from django.db.models import Case, Count, DateTimeField, F, Q, Value, When
-from django.db.models.functions import Cast
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
+from django.db.models import F
 from django.utils import timezone
 
+from django_clockwork import aps
+from django_clockwork.claim import ClaimConflictError, Claimer
 from django_clockwork.conf import get_conf
-from django_clockwork.models import (
-    ExecutionStatus,
-    Job,
-    JobExecution,
-    JobSource,
-    SchedulerNode,
-)
+from django_clockwork.ledger import Ledger
+from django_clockwork.models import Job, JobSource
+from django_clockwork.reconnect import drop_broken_connection, retry_on_disconnect
 from django_clockwork.serialization import (
     SerializationError,
     check_json_arguments,
     trigger_from_json,
     trigger_to_json,
 )
-from django_clockwork.wakeups import CLAIMING_SETTING
 
 logger = logging.getLogger(__name__)
 
 #: How often rows flagged as broken are tried again (a deploy may have fixed them).
 BROKEN_RECHECK_SECONDS = 60.0
-#: Rows per UPDATE statement when advancing a claimed batch (bounded host parameters).
-ADVANCE_CHUNK = 200
-
-
-#: Pauses before retrying a store call that failed on a dropped connection.
-RETRY_DELAYS = (0.05, 0.5, 2.0)
-
-_T = TypeVar("_T")
-
-
-def retry_on_disconnect(method: Callable[..., _T]) -> Callable[..., _T]:
-    """Retry a method of an object with a ``database`` attribute, on a fresh connection,
-    when the database connection failed.
-
-    A restarted server, ``wait_timeout`` or ``pg_terminate_backend`` leaves Django with a
-    dead connection that only the next query discovers. Inside the caller's own
-    transaction nothing is retried: that transaction is lost and the caller must know.
-    """
-
-    @functools.wraps(method)
-    def wrapper(self: Any, *args: Any, **kwargs: Any) -> _T:
-        for delay in (*RETRY_DELAYS, None):
-            try:
-                return method(self, *args, **kwargs)
-            except (OperationalError, InterfaceError) as exc:
-                connection = connections[self.database]
-                if delay is None or connection.in_atomic_block:
-                    raise
-                logger.warning(
-                    "%s on database %r failed (%s); retrying in %ss on a new connection",
-                    method.__name__,
-                    self.database,
-                    str(exc).strip(),
-                    delay,
-                )
-                connection.close()
-                time.sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    return wrapper
-
-
-@dataclass(frozen=True)
-class Claim:
-    """What one claim handed to this process: the run times it owns in the ledger."""
-
-    database: str
-    run_times: tuple[datetime, ...]
-    #: Run times recorded ``skipped``: the job had ``max_instances`` unfinished runs fleet-wide.
-    skipped: tuple[datetime, ...] = ()
 
 
 class StoredJob(APJob):  # type: ignore[misc]
     """An APScheduler job loaded from the table; remembers the row version it was read at."""
 
     __slots__ = ("_clockwork_claim", "_clockwork_loaded_next", "_clockwork_version")
-
-
-class ClaimConflictError(Exception):
-    """Another scheduler changed a row between our read and our write; retry the pass."""
 
 
 class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
@@ -132,30 +71,46 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
         poll_interval: float | None = _UNSET,
         batch_size: int | None = None,
         source: str = JobSource.API,
+        *,
+        node_id: str = "",
+        capacity: Callable[[], int] | None = None,
+        submitted: Callable[[], set[tuple[str, datetime]]] | None = None,
     ) -> None:
+        """
+        :param node_id: the scheduler node this store claims for (ledger ``node_id``); it
+            turns on fleet-wide ``max_instances`` counting over live nodes
+        :param capacity: how many runs this process can start now; a claim takes no more,
+            so a busy scheduler leaves due jobs to idle ones
+        :param submitted: the runs this process's executor has and has not finished (to
+            recover a claim whose commit answer was lost)
+        """
         super().__init__()
         conf = get_conf()
         self.database = database or conf.database
         self.poll_interval = conf.poll_interval if poll_interval is self._UNSET else poll_interval
-        self.batch_size = batch_size or conf.claim_batch_size
         self.retry_interval = conf.retry_interval
         self.source = source
+        self.node_id = node_id
+        self._submitted = submitted
         self._closed = False
         self._post_claim: set[str] = set()
         self._last_recheck = float("-inf")
         self._lock = threading.RLock()
-        #: Set by ``create_scheduler()``: the node this store claims for (ledger ``node_id``),
-        #: which turns on fleet-wide ``max_instances`` counting over live nodes.
-        self.node_id = ""
-        self.node_timeout = conf.node_timeout
-        #: Set by ``create_scheduler()``: how many runs this process can start now. A claim
-        #: takes no more, so a busy scheduler leaves due jobs to idle ones.
-        self.capacity: Callable[[], int] | None = None
-        #: True while a claim was cut short for want of capacity.
-        self.starved = False
-        #: Set by ``create_scheduler()``: the runs the executor has and has not finished.
-        self.submitted: Callable[[], set[tuple[str, datetime]]] | None = None
         self._claim_failed = False
+        self._claimer = Claimer(
+            database=self.database,
+            ledger=Ledger(self.database, node_id),
+            batch_size=batch_size or conf.claim_batch_size,
+            node_timeout=conf.node_timeout,
+            load=self._load,
+            flag=self._flag,
+            capacity=capacity,
+        )
+
+    @property
+    def starved(self) -> bool:
+        """True while the last claim was cut short for want of free worker threads."""
+        return self._claimer.starved
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} database={self.database!r}>"
@@ -245,7 +200,7 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
             if self._closed:
                 return []
             try:
-                jobs = self._claim(now)
+                jobs = self._claimer.claim(now)
             except ClaimConflictError:
                 logger.debug("Claim lost a race with another scheduler; retrying next pass")
                 return []
@@ -253,228 +208,16 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
                 self._claim_failed = True  # its commit may have reached the server anyway
                 raise
             if self._claim_failed:
-                jobs = jobs + self._recover(now, {job.id for job in jobs})
+                jobs = jobs + self._recover({job.id for job in jobs})
                 self._claim_failed = False
             self._post_claim.update(job.id for job in jobs)
             return jobs
 
-    def _recover(self, now: datetime, claimed_now: set[str]) -> list[StoredJob]:
-        """Hand out again the runs of a claim whose commit succeeded but whose answer was lost.
-
-        A connection that drops during COMMIT leaves this node's ledger rows ``scheduled``
-        with nobody to run them (and counting against ``max_instances`` for ever). They are
-        this node's ``scheduled`` rows that its executor does not have.
-        """
-        if not self.node_id or self.submitted is None:
+    def _recover(self, claimed_now: set[str]) -> list[StoredJob]:
+        if not self.node_id or self._submitted is None:
             return []
-        known = self.submitted()
-        orphans: dict[str, list[datetime]] = {}
-        for job_id, run_time in (
-            JobExecution.objects.using(self.database)
-            .filter(node_id=self.node_id, status=ExecutionStatus.SCHEDULED)
-            .exclude(job_id__in=claimed_now)
-            .values_list("job_id", "scheduled_run_time")
-        ):
-            if (job_id, run_time) not in known:
-                orphans.setdefault(job_id, []).append(run_time)
-        jobs = []
-        for row in Job.objects.using(self.database).loadable().filter(id__in=orphans):
-            try:
-                job = self._load(row)
-            except Exception as exc:
-                self._flag(row, exc)
-                continue
-            times = tuple(sorted(orphans.pop(row.id)))
-            logger.warning(
-                "Recovered %d run(s) of job %r claimed by a commit whose answer was lost",
-                len(times),
-                row.id,
-            )
-            job._modify(next_run_time=times[0])  # so the scheduler submits it now
-            job._clockwork_claim = Claim(self.database, times)
-            jobs.append(job)
-        for job_id, lost in orphans.items():  # their job was removed or is broken meanwhile
-            JobExecution.objects.using(self.database).filter(
-                job_id=job_id, scheduled_run_time__in=lost, status=ExecutionStatus.SCHEDULED
-            ).update(
-                status=ExecutionStatus.ABANDONED,
-                finished_at=now,
-                exception="Claimed, but its job could not be loaded when the claim was recovered",
-            )
-        return jobs
-
-    def _claim(self, now: datetime) -> list[StoredJob]:
-        connection = connections[self.database]
-        drop_broken_connection(self.database)
-        if connection.vendor == "sqlite" and not Job.objects.using(self.database).due(now).exists():
-            return []  # idle: don't take the write lock every poll (read outside the transaction:
-            # SQLite refuses, without waiting, to upgrade a transaction that has read)
-        with transaction.atomic(using=self.database):
-            if connection.vendor == "sqlite":
-                self._take_sqlite_write_lock(connection)
-            rows = self._select_due(now, connection)
-            planned = [plan for row in rows if (plan := self._plan(row, now)) is not None]
-            if not planned:
-                return []
-            if connection.vendor == "postgresql":
-                # The claim's own updates wake no other scheduler (see wakeups.TRIGGER_SQL).
-                with connection.cursor() as cursor:
-                    cursor.execute("SELECT set_config(%s, 'on', true)", [CLAIMING_SETTING])
-            self._advance(planned, now)
-            owned, skipped = self._write_ledger(planned, now)
-        jobs = []
-        for row, job, run_times, _next in planned:
-            mine = tuple(t for t in run_times if (row.id, t) in owned)
-            refused = tuple(t for t in run_times if (row.id, t) in skipped)
-            job._clockwork_claim = Claim(self.database, mine, refused)
-            job._clockwork_version = row.version + 1
-            jobs.append(job)
-        return jobs
-
-    @staticmethod
-    def _take_sqlite_write_lock(connection: Any) -> None:
-        # A write as the first statement makes SQLite take its write lock now (waiting for
-        # other writers up to the busy timeout), so the SELECT below reads settled rows.
-        with connection.cursor() as cursor:
-            cursor.execute(f"UPDATE {Job._meta.db_table} SET version = version WHERE 1 = 0")
-
-    def _select_due(self, now: datetime, connection: Any) -> list[Job]:
-        limit = self.batch_size
-        if self.capacity is not None:
-            limit = min(limit, self.capacity())
-        query = Job.objects.using(self.database).due(now).order_by("next_run_time", "id")
-        if connection.features.has_select_for_update_skip_locked:
-            query = query.select_for_update(skip_locked=True)
-        rows = list(query[:limit]) if limit > 0 else []
-        self.starved = limit < self.batch_size and len(rows) == limit
-        return rows
-
-    def _plan(
-        self, row: Job, now: datetime
-    ) -> tuple[Job, StoredJob, list[datetime], datetime | None] | None:
-        """What the scheduler will compute for this row: its run times and next fire time."""
-        try:
-            job = self._load(row)
-            computed: list[datetime] = job._get_run_times(now)
-            if job.coalesce:
-                computed = computed[-1:]
-            # The next fire time comes from the trigger's own (zone-local) form of the last run:
-            # from its UTC form, a cron trigger can answer the same instant again in a DST fold.
-            next_time = job.trigger.get_next_fire_time(computed[-1], now) if computed else None
-            # Compare run times as UTC instants: a zone-local time in a fold or gap never
-            # equals or hashes like its UTC form, and the same instant may appear in both.
-            run_times = sorted({t.astimezone(dt_timezone.utc) for t in computed})
-        except Exception as exc:
-            self._flag(row, exc)
-            return None
-        if not run_times:
-            return None
-        return row, job, run_times, next_time
-
-    def _advance(self, planned: Sequence[tuple[Job, StoredJob, Any, Any]], now: datetime) -> None:
-        features = connections[self.database].features
-        cast = features.requires_casted_case_in_updates
-        for start in range(0, len(planned), ADVANCE_CHUNK):
-            chunk = planned[start : start + ADVANCE_CHUNK]
-            owned = Q()
-            next_times = []
-            finished = []
-            for row, _job, _times, next_time in chunk:
-                owned |= Q(id=row.id, version=row.version)
-                value = Value(next_time, output_field=DateTimeField())
-                next_times.append(
-                    When(id=row.id, then=Cast(value, DateTimeField()) if cast else value)
-                )
-                if next_time is None:
-                    finished.append(row.id)
-            updated = (
-                Job.objects.using(self.database)
-                .filter(owned)
-                .update(
-                    next_run_time=Case(*next_times, output_field=DateTimeField()),
-                    finished_at=Case(
-                        When(id__in=finished, then=Value(now, output_field=DateTimeField())),
-                        default=None,
-                        output_field=DateTimeField(),
-                    ),
-                    version=F("version") + 1,
-                    updated_at=now,
-                )
-            )
-            if updated != len(chunk):
-                raise ClaimConflictError
-
-    def _write_ledger(
-        self, planned: Sequence[tuple[Job, StoredJob, list[datetime], Any]], now: datetime
-    ) -> tuple[set[tuple[str, datetime]], set[tuple[str, datetime]]]:
-        """Insert the claimed run times; returns (to run, recorded as skipped)."""
-        wanted = {
-            (row.id, t.astimezone(dt_timezone.utc)) for row, _j, times, _n in planned for t in times
-        }
-        existing = set(
-            JobExecution.objects.using(self.database)
-            .filter(
-                job_id__in={job_id for job_id, _ in wanted},
-                scheduled_run_time__in={t for _, t in wanted},
-            )
-            .values_list("job_id", "scheduled_run_time")
-        )
-        if existing:
-            logger.warning(
-                "Not running %d run time(s) already in the ledger: %s",
-                len(existing),
-                sorted(existing),
-            )
-        names = {row.id: (row.name, row.func) for row, *_ in planned}
-        busy = self._at_max_instances(planned)
-        new = wanted - existing
-        skipped = {(job_id, t) for job_id, t in new if job_id in busy}
-        JobExecution.objects.using(self.database).bulk_create(
-            JobExecution(
-                job_id=job_id,
-                job_name=names[job_id][0],
-                func=names[job_id][1],
-                scheduled_run_time=run_time,
-                node_id=self.node_id,
-                **(
-                    {
-                        "status": ExecutionStatus.SKIPPED,
-                        "finished_at": now,
-                        "exception": f"max_instances ({busy[job_id]}) reached: that many runs "
-                        "were unfinished on live schedulers; this run was skipped",
-                    }
-                    if job_id in busy
-                    else {}
-                ),
-            )
-            for job_id, run_time in sorted(new)
-        )
-        return new - skipped, skipped
-
-    def _at_max_instances(
-        self, planned: Sequence[tuple[Job, StoredJob, list[datetime], Any]]
-    ) -> dict[str, int]:
-        """Jobs whose unfinished runs on live nodes already reach ``max_instances``.
-
-        Runs inside the claim, which holds these jobs' rows, so two schedulers cannot both
-        count below the limit for the same job.
-        """
-        if not self.node_id:
-            return {}
-        live = SchedulerNode.objects.using(self.database).live(self.node_timeout).values("id")
-        counts = dict(
-            JobExecution.objects.using(self.database)
-            .unfinished()
-            .filter(job_id__in=[row.id for row, *_ in planned], node_id__in=live)
-            .values_list("job_id")
-            .annotate(unfinished=Count("id"))
-            .order_by()
-        )
-        return {
-            row.id: row.max_instances
-            for row, *_ in planned
-            if counts.get(row.id, 0) >= row.max_instances
-        }
+        recovered: list[StoredJob] = self._claimer.recover(self._submitted(), claimed_now)
+        return recovered
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -559,7 +302,7 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
     def _load(self, row: Job) -> StoredJob:
         """Restore a row for running: it must also name an executor the scheduler has."""
         job = self._restore(row)
-        executors = getattr(self._scheduler, "_executors", None)
+        executors = aps.executor_names(aps.store_scheduler(self))
         if executors is not None and job.executor not in executors:
             raise LookupError(f"no executor named {job.executor!r} is configured")
         return job
@@ -567,8 +310,8 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
     def _restore(self, row: Job) -> StoredJob:
         if not isinstance(row.args, list) or not isinstance(row.kwargs, dict):
             raise SerializationError("args must be a JSON list and kwargs a JSON object")
-        job = StoredJob.__new__(StoredJob)
-        job.__setstate__(
+        job: StoredJob = aps.restore_job(
+            StoredJob,
             {
                 "version": 1,
                 "id": row.id,
@@ -582,12 +325,11 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
                 "coalesce": row.coalesce,
                 "max_instances": row.max_instances,
                 "next_run_time": row.next_run_time,
-            }
+            },
+            self,
         )
         if not callable(job.func):
             raise TypeError(f"{row.func!r} is not callable")
-        job._scheduler = self._scheduler
-        job._jobstore_alias = self._alias
         job._clockwork_version = row.version
         job._clockwork_loaded_next = row.next_run_time
         job._clockwork_claim = None
@@ -617,23 +359,6 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
             Job.objects.using(self.database).filter(id=row.id, version=row.version).update(
                 load_error="", version=F("version") + 1, updated_at=now
             )
-
-
-def drop_broken_connection(database: str) -> None:
-    """Replace a connection that failed and is no longer usable, before using it again.
-
-    Only a connection that saw an error is checked: unlike ``close_old_connections()`` this
-    never closes a healthy connection (with ``CONN_MAX_AGE=0`` that would break a caller
-    iterating a queryset), nor one inside the caller's transaction.
-    """
-    connection = connections[database]
-    if connection.connection is None or connection.in_atomic_block:
-        return
-    if connection.errors_occurred:
-        if connection.is_usable():
-            connection.errors_occurred = False
-        else:
-            connection.close()
 
 
 def row_fields(job: APJob) -> dict[str, Any]:

@@ -87,6 +87,7 @@ class ExecutionStatus(models.TextChoices):
     MISSED = "missed", "missed"
     SKIPPED = "skipped", "skipped (max instances)"
     ABANDONED = "abandoned", "abandoned"
+    ENQUEUED = "enqueued", "enqueued (handed to a task queue)"
 
 
 class TriggerSource(models.TextChoices):
@@ -104,7 +105,9 @@ class JobExecutionQuerySet(models.QuerySet["JobExecution"]):
 
     def unfinished(self) -> JobExecutionQuerySet:
         """Claimed runs that have not ended: waiting for a thread, or running."""
-        return self.filter(status__in=(ExecutionStatus.SCHEDULED, ExecutionStatus.RUNNING))
+        from django_clockwork.ledger import UNFINISHED
+
+        return self.filter(status__in=UNFINISHED)
 
     def failed(self) -> JobExecutionQuerySet:
         return self.filter(status=ExecutionStatus.FAILED)

@@ -20,14 +20,9 @@ from django.db.models import Q
 
 from django_clockwork import __version__
 from django_clockwork.conf import get_conf
-from django_clockwork.jobstore import drop_broken_connection, retry_on_disconnect
-from django_clockwork.models import (
-    DatabaseNow,
-    ExecutionStatus,
-    JobExecution,
-    SchedulerNode,
-    database_now_minus,
-)
+from django_clockwork.ledger import Ledger
+from django_clockwork.models import DatabaseNow, SchedulerNode, database_now_minus
+from django_clockwork.reconnect import drop_broken_connection, retry_on_disconnect
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +42,7 @@ class Node:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._registered = False
+        self._ledger = Ledger(self.database, self.id)
 
     def __repr__(self) -> str:
         return f"<Node {self.hostname}:{self.pid} {self.id[:8]}>"
@@ -131,16 +127,7 @@ class Node:
                 )
                 if not claimed:
                     continue  # another node got there first, or it came back
-                count = (
-                    JobExecution.objects.using(self.database)
-                    .unfinished()
-                    .filter(node_id=node.id)
-                    .update(
-                        status=ExecutionStatus.ABANDONED,
-                        finished_at=DatabaseNow(),
-                        exception=_abandoned_reason(node),
-                    )
-                )
+                count = self._ledger.abandon_node(node.id, _abandoned_reason(node))
             logger.warning(
                 "Scheduler node %s (%s pid %s) is dead; %d unfinished run(s) marked abandoned",
                 node.id,

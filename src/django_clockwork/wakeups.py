@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import select
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from django.db import connections
@@ -30,10 +31,10 @@ def supported(database: str) -> bool:
 
 
 class PostgresWaker:
-    """Calls ``scheduler.wakeup()`` when the jobs table changes (PostgreSQL only)."""
+    """Calls ``wake()`` (a scheduler's ``wakeup``) when the jobs table changes (PostgreSQL)."""
 
-    def __init__(self, scheduler: Any, database: str) -> None:
-        self.scheduler = scheduler
+    def __init__(self, wake: Callable[[], None], database: str) -> None:
+        self.wake = wake
         self.database = database
         self.backoff = 0.5
         self.connected = threading.Event()
@@ -59,7 +60,7 @@ class PostgresWaker:
                 connection = self._connect()
                 if reconnecting:
                     logger.info("Listening for job changes again; waking the scheduler once")
-                    self.scheduler.wakeup()
+                    self.wake()
                 delay, reconnecting = self.backoff, True
                 self.connected.set()
                 self._listen(connection)
@@ -101,7 +102,7 @@ class PostgresWaker:
                 woke = bool(connection.notifies)
                 connection.notifies.clear()
             if woke:
-                self.scheduler.wakeup()
+                self.wake()
 
 
 def _close_quietly(connection: Any) -> None:

@@ -15,9 +15,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from django_clockwork.conf import get_conf
-from django_clockwork.executor import ClockworkExecutor
-from django_clockwork.jobstore import DjangoJobStore
-from django_clockwork.runner import create_scheduler
+from django_clockwork.runtime import Runtime
 
 logger = logging.getLogger("django_clockwork.runscheduler")
 
@@ -42,10 +40,8 @@ class GracefulStop:
     """First SIGINT/SIGTERM: stop claiming, wait for running jobs (bounded), stop.
     Second: stop now, recording the runs still executing as ``abandoned``."""
 
-    def __init__(self, scheduler: Any, timeout: float) -> None:
-        self.scheduler = scheduler
-        self.store: DjangoJobStore = scheduler._jobstores["default"]
-        self.executor: ClockworkExecutor = scheduler._executors["default"]
+    def __init__(self, runtime: Runtime, timeout: float) -> None:
+        self.runtime = runtime
         self.timeout = timeout
         self.reason: str | None = None
 
@@ -62,19 +58,19 @@ class GracefulStop:
             ).start()
             return
         self.reason = f"received {name}"
-        self.store.stop_claiming()
+        self.runtime.stop_claiming()
         logger.warning(
             "Stopping (%s): claiming no more runs, waiting up to %ss for %d running job(s); "
             "send the signal again to stop at once",
             name,
             self.timeout,
-            self.executor.running,
+            self.runtime.running_jobs,
         )
         threading.Thread(target=self._drain, name="clockwork-shutdown", daemon=True).start()
 
     def _drain(self) -> None:
-        if self.executor.wait(self.timeout):
-            self.scheduler.shutdown(wait=False)
+        if self.runtime.wait_for_jobs(self.timeout):
+            self.runtime.scheduler.shutdown(wait=False)
         else:
             self.force(f"shutdown timeout of {self.timeout}s reached")
 
@@ -83,7 +79,7 @@ class GracefulStop:
         recorded: list[int] = []
         writer = threading.Thread(
             target=lambda: recorded.append(
-                self.executor.abandon_in_flight(f"The scheduler was stopped: {why}")
+                self.runtime.abandon_in_flight(f"The scheduler was stopped: {why}")
             ),
             daemon=True,
         )
@@ -125,8 +121,8 @@ class Command(BaseCommand):
         _configure_logging(options["verbosity"])
         conf = get_conf()
         timeout = options["shutdown_timeout"]
-        scheduler = create_scheduler(blocking=True)
-        stop = GracefulStop(scheduler, conf.shutdown_timeout if timeout is None else timeout)
+        runtime = Runtime(conf, blocking=True)
+        stop = GracefulStop(runtime, conf.shutdown_timeout if timeout is None else timeout)
         stop.install()
         logger.info(
             "Scheduler starting on %s pid %d (database %r, poll every %ss, %d worker threads)",
@@ -136,7 +132,7 @@ class Command(BaseCommand):
             conf.poll_interval,
             conf.max_workers,
         )
-        scheduler.start()
+        runtime.scheduler.start()
         logger.info("Scheduler stopped: %s", stop.reason or "shut down")
 
 

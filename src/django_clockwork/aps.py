@@ -1,0 +1,198 @@
+"""The one boundary to APScheduler 3's internals.
+
+Everything else in django-clockwork talks to APScheduler through its public API or
+through this module. Each function here names the private part it relies on, so an
+APScheduler release that changes one of them breaks here, in one place, and the
+suite (run against the lowest and the newest supported 3.11 release) shows it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from typing import Any
+
+from apscheduler.executors.base import BaseExecutor
+from apscheduler.job import Job as APJob
+from apscheduler.jobstores.base import BaseJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+from django.db import connections
+
+logger = logging.getLogger(__name__)
+
+# -- jobs ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _ZoneOnly:
+    """Stands in for a scheduler where ``Job._modify`` reads only its time zone."""
+
+    timezone: tzinfo
+
+
+def new_job(timezone: tzinfo, **state: Any) -> APJob:
+    """A job that no scheduler owns, validated like ``Job.__init__`` validates it.
+
+    Relies on: ``Job.__init__``/``Job._modify`` reading nothing of the scheduler but
+    ``scheduler.timezone`` (to make a naive ``next_run_time`` aware); the job is detached
+    afterwards (``Job._scheduler = None``).
+    """
+    job = APJob(_ZoneOnly(timezone), **state)
+    job._scheduler = None
+    return job
+
+
+def restore_job(cls: Any, state: dict[str, Any], store: BaseJobStore) -> Any:
+    """A job of ``cls`` rebuilt from ``state`` and attached to ``store``'s scheduler.
+
+    Relies on: ``Job.__setstate__`` (the pickle protocol APScheduler's own stores use,
+    ``state["version"] == 1``) and the private attributes ``Job._scheduler`` and
+    ``Job._jobstore_alias`` that ``Job.pause()``, ``modify()``... go through; and
+    ``BaseJobStore._scheduler`` / ``_alias``, which ``BaseJobStore.start`` sets.
+    """
+    job = cls.__new__(cls)
+    job.__setstate__(state)
+    job._scheduler = store._scheduler
+    job._jobstore_alias = store._alias
+    return job
+
+
+def with_changes(job: APJob, **changes: Any) -> None:
+    """Change attributes of a job object in place, validated like ``Job.modify`` does.
+
+    Relies on: ``Job._modify`` (``Job.modify`` would route the change through the
+    scheduler, which a detached job or a job in the middle of a claim does not have).
+    """
+    job._modify(**changes)
+
+
+def jobstore_alias(job: APJob) -> str | None:
+    """The alias of the job store a job was loaded from. Relies on ``Job._jobstore_alias``."""
+    alias: str | None = getattr(job, "_jobstore_alias", None)
+    return alias
+
+
+def run_times(job: APJob, now: datetime) -> list[datetime]:
+    """The run times due between the job's ``next_run_time`` and ``now``, in the trigger's
+    zone, exactly as the scheduling pass computes them.
+
+    Relies on: ``Job._get_run_times``, which ``BaseScheduler._process_jobs`` calls before
+    coalescing (``run_times[-1:]`` when ``job.coalesce``) and asking the trigger for the
+    next fire time after the last run time (``trigger.get_next_fire_time(last, now)``);
+    ``claim.plan`` mirrors those two steps and ``tests/test_aps_agreement.py`` checks
+    that both agree under a frozen clock.
+    """
+    times: list[datetime] = job._get_run_times(now)
+    return times
+
+
+# -- schedulers ---------------------------------------------------------------------------------
+
+
+def store_scheduler(store: BaseJobStore) -> Any:
+    """The scheduler a store was started by (None when started as ``start(None, alias)``).
+
+    Relies on: ``BaseJobStore._scheduler``, set by ``BaseJobStore.start``.
+    """
+    return store._scheduler
+
+
+def executor_names(scheduler: Any) -> frozenset[str] | None:
+    """The executor aliases a scheduler has, or None when there is no scheduler.
+
+    Relies on: ``BaseScheduler._executors`` (a dict by alias; there is no public getter).
+    """
+    executors = getattr(scheduler, "_executors", None)
+    return None if executors is None else frozenset(executors)
+
+
+class _GuardedLoop:
+    """Keeps APScheduler's scheduling thread alive whatever a pass raises.
+
+    Relies on: ``BaseScheduler._process_jobs`` (one scheduling pass, returning the seconds
+    to wait) and ``BlockingScheduler``/``BackgroundScheduler._main_loop`` (the thread that
+    calls it). APScheduler 3 only catches errors of ``get_due_jobs``; one from
+    ``update_job``, ``remove_job``, ``get_next_run_time`` or a listener's surroundings
+    would end its loop.
+    """
+
+    jobstore_retry_interval: float
+
+    def __init__(self, *, runtime: Any, **options: Any) -> None:
+        #: The :class:`~django_clockwork.runtime.Runtime` that owns this scheduler.
+        self.runtime = runtime
+        super().__init__(**options)
+
+    def _main_loop(self) -> None:
+        try:
+            super()._main_loop()  # type: ignore[misc]
+        finally:
+            connections.close_all()  # this thread's connections; it ends here
+
+    def _process_jobs(self) -> float | None:
+        try:
+            wait: float | None = super()._process_jobs()  # type: ignore[misc]
+        except Exception:
+            logger.exception(
+                "A scheduling pass failed; retrying in %ss", self.jobstore_retry_interval
+            )
+            return self.jobstore_retry_interval
+        return wait
+
+
+class ClockworkBlockingScheduler(_GuardedLoop, BlockingScheduler):  # type: ignore[misc]
+    """APScheduler's BlockingScheduler with a guarded scheduling loop and its runtime."""
+
+
+class ClockworkBackgroundScheduler(_GuardedLoop, BackgroundScheduler):  # type: ignore[misc]
+    """APScheduler's BackgroundScheduler with a guarded scheduling loop and its runtime."""
+
+
+def scheduler_class(*, blocking: bool) -> type[BaseScheduler]:
+    return ClockworkBlockingScheduler if blocking else ClockworkBackgroundScheduler
+
+
+# -- executors ----------------------------------------------------------------------------------
+
+
+def take_instance(executor: BaseExecutor, job: APJob) -> bool:
+    """Count one more running instance of ``job`` in this executor, unless it has
+    ``max_instances`` already; False when refused.
+
+    Relies on: ``BaseExecutor._instances`` (a per-job counter) and ``BaseExecutor._lock``,
+    which ``BaseExecutor.submit_job`` uses the same way; ``_run_job_success`` and
+    ``_run_job_error`` give the instance back.
+    """
+    with executor._lock:
+        if executor._instances[job.id] >= job.max_instances:
+            return False
+        executor._instances[job.id] += 1
+        return True
+
+
+def give_back_instance(executor: BaseExecutor, job_id: str) -> None:
+    """Undo :func:`take_instance` for a run that was never started."""
+    with executor._lock:
+        executor._instances[job_id] -= 1
+        if executor._instances[job_id] <= 0:
+            del executor._instances[job_id]
+
+
+def report_success(executor: BaseExecutor, job_id: str, events: Sequence[Any]) -> None:
+    """Give the instance back and dispatch the run's events to the scheduler's listeners.
+
+    Relies on: ``BaseExecutor._run_job_success`` (the hook APScheduler's own executors call).
+    """
+    executor._run_job_success(job_id, list(events))
+
+
+def report_error(executor: BaseExecutor, job_id: str, exc: BaseException) -> None:
+    """Give the instance back and log an error that escaped a run.
+
+    Relies on: ``BaseExecutor._run_job_error``.
+    """
+    executor._run_job_error(job_id, exc, exc.__traceback__)

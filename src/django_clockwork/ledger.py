@@ -1,0 +1,318 @@
+"""The run ledger: the life cycle of a ``JobExecution`` row, and the only code that writes it.
+
+A run is inserted ``scheduled`` by the claim (or a manual run), then moves through named
+transitions, each one conditional write that names the states it may leave::
+
+    claimed / manual run   -> scheduled
+    started                scheduled            -> running
+    succeeded              running              -> succeeded
+    failed                 scheduled | running  -> failed
+    missed                 scheduled            -> missed
+    skipped                scheduled            -> skipped
+    enqueued               scheduled            -> enqueued
+    abandoned              scheduled | running  -> abandoned
+
+A finished run never moves again. A transition asked of a run in another state changes
+nothing: it is refused and logged (with the state the run was in), and the caller is told.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from datetime import timezone as dt_timezone
+from typing import Any
+
+from django.db.models import Count, Q
+
+from django_clockwork.models import ExecutionStatus, JobExecution, TriggerSource
+from django_clockwork.reconnect import drop_broken_connection
+
+logger = logging.getLogger(__name__)
+
+S = ExecutionStatus
+Key = tuple[str, datetime]
+
+
+@dataclass(frozen=True)
+class Transition:
+    name: str
+    sources: frozenset[str]
+    target: str
+
+
+STARTED = Transition("started", frozenset({S.SCHEDULED}), S.RUNNING)
+SUCCEEDED = Transition("succeeded", frozenset({S.RUNNING}), S.SUCCEEDED)
+FAILED = Transition("failed", frozenset({S.SCHEDULED, S.RUNNING}), S.FAILED)
+MISSED = Transition("missed", frozenset({S.SCHEDULED}), S.MISSED)
+SKIPPED = Transition("skipped", frozenset({S.SCHEDULED}), S.SKIPPED)
+ENQUEUED = Transition("enqueued", frozenset({S.SCHEDULED}), S.ENQUEUED)
+ABANDONED = Transition("abandoned", frozenset({S.SCHEDULED, S.RUNNING}), S.ABANDONED)
+
+#: Every transition of an existing run, by name.
+TRANSITIONS = {
+    t.name: t for t in (STARTED, SUCCEEDED, FAILED, MISSED, SKIPPED, ENQUEUED, ABANDONED)
+}
+#: States a run is still owed an outcome in.
+UNFINISHED = frozenset({S.SCHEDULED, S.RUNNING})
+
+#: Seconds between attempts of a durable write while the database is unreachable (~30 s).
+DURABLE_BACKOFF = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
+#: Longest text kept in ``exception``.
+EXCEPTION_MAX = 4000
+
+
+def now() -> datetime:
+    return datetime.now(dt_timezone.utc)
+
+
+@dataclass(frozen=True)
+class NewRun:
+    """A run time the claim (or a manual request) adds to the ledger."""
+
+    job_id: str
+    scheduled_run_time: datetime
+    job_name: str
+    func: str
+    #: Set when the run is refused at once (``max_instances`` reached fleet-wide).
+    skipped_reason: str = ""
+    trigger_source: str = TriggerSource.SCHEDULE
+
+
+class Ledger:
+    """The ledger of one database, as seen by one node (``node_id``, may be empty)."""
+
+    def __init__(self, database: str, node_id: str = "") -> None:
+        self.database = database
+        self.node_id = node_id
+
+    def __repr__(self) -> str:
+        return f"<Ledger database={self.database!r} node={self.node_id[:8]!r}>"
+
+    def _runs(self) -> Any:
+        return JobExecution.objects.using(self.database)
+
+    # -- inserts --------------------------------------------------------------------------
+
+    def claimed(self, runs: Collection[NewRun]) -> tuple[set[Key], set[Key]]:
+        """Insert the run times a claim took; returns the (job id, UTC time) pairs inserted
+        to run, and those inserted ``skipped`` (the runs with a ``skipped_reason``).
+
+        Called inside the claim's transaction. A run time already in the ledger is not
+        inserted again and in neither set (the ``UNIQUE(job_id, scheduled_run_time)`` fence).
+        """
+        wanted = {(run.job_id, _utc(run.scheduled_run_time)): run for run in runs}
+        if not wanted:
+            return set(), set()
+        existing = self.existing(wanted)
+        if existing:
+            logger.warning(
+                "Not running %d run time(s) already in the ledger: %s",
+                len(existing),
+                sorted(existing),
+            )
+        new = [wanted[key] for key in sorted(wanted.keys() - existing)]
+        self._runs().bulk_create(self._row(run) for run in new)
+        to_run = {(run.job_id, _utc(run.scheduled_run_time)) for run in new}
+        skipped = {(run.job_id, _utc(run.scheduled_run_time)) for run in new if run.skipped_reason}
+        return to_run - skipped, skipped
+
+    def manual_run(self, run: NewRun) -> bool:
+        """Insert a run asked for by a person or a program (``trigger_source`` run-now/api)."""
+        return bool(self.claimed([run])[0])
+
+    def ensure_scheduled(self, runs: Iterable[NewRun]) -> None:
+        """Make sure these runs have a row (runs of jobs that came from another job store)."""
+        self.claimed(list(runs))
+
+    def _row(self, run: NewRun) -> JobExecution:
+        fields: dict[str, Any] = {}
+        if run.skipped_reason:
+            fields = {
+                "status": S.SKIPPED,
+                "finished_at": now(),
+                "exception": run.skipped_reason[:EXCEPTION_MAX],
+            }
+        return JobExecution(
+            job_id=run.job_id,
+            job_name=run.job_name,
+            func=run.func,
+            scheduled_run_time=_utc(run.scheduled_run_time),
+            trigger_source=run.trigger_source,
+            node_id=self.node_id,
+            **fields,
+        )
+
+    def existing(self, keys: Collection[Key]) -> set[Key]:
+        """Which of these (job id, run time) pairs have a ledger row already."""
+        found: set[Key] = set(
+            self._runs()
+            .filter(
+                job_id__in={job_id for job_id, _ in keys},
+                scheduled_run_time__in={t for _, t in keys},
+            )
+            .values_list("job_id", "scheduled_run_time")
+        )
+        return found & set(keys)
+
+    # -- transitions ----------------------------------------------------------------------
+
+    def started(self, job_id: str, run_time: datetime, *, hostname: str, pid: int) -> bool:
+        return (
+            self._move(STARTED, job_id, [run_time], started_at=now(), hostname=hostname, pid=pid)
+            == 1
+        )
+
+    def succeeded(self, job_id: str, run_time: datetime, *, duration: float) -> bool:
+        return self._move(SUCCEEDED, job_id, [run_time], finished_at=now(), duration=duration) == 1
+
+    def failed(
+        self,
+        job_id: str,
+        run_time: datetime,
+        *,
+        exception: str,
+        traceback: str = "",
+        duration: float | None = None,
+    ) -> bool:
+        fields: dict[str, Any] = {"exception": exception[:EXCEPTION_MAX], "traceback": traceback}
+        if duration is not None:
+            fields["duration"] = duration
+        return self._move(FAILED, job_id, [run_time], finished_at=now(), **fields) == 1
+
+    def missed(self, job_id: str, run_times: Collection[datetime], *, reason: str) -> int:
+        return self._move(MISSED, job_id, run_times, finished_at=now(), exception=reason)
+
+    def skipped(self, job_id: str, run_times: Collection[datetime], *, reason: str) -> int:
+        return self._move(SKIPPED, job_id, run_times, finished_at=now(), exception=reason)
+
+    def enqueued(self, job_id: str, run_time: datetime, *, note: str = "") -> bool:
+        return self._move(ENQUEUED, job_id, [run_time], started_at=now(), exception=note) == 1
+
+    def abandoned(
+        self, job_id: str, run_times: Collection[datetime], *, reason: str, durable: bool = True
+    ) -> int:
+        fields = {"finished_at": now(), "exception": reason[:EXCEPTION_MAX]}
+        return self._move(ABANDONED, job_id, run_times, durable=durable, **fields)
+
+    def abandon_node(self, node_id: str, reason: str) -> int:
+        """Every unfinished run of a dead node (the reaper, inside its own transaction)."""
+        return self._update(
+            ABANDONED,
+            Q(node_id=node_id),
+            {"finished_at": now(), "exception": reason[:EXCEPTION_MAX]},
+        )
+
+    def _move(
+        self,
+        transition: Transition,
+        job_id: str,
+        run_times: Collection[datetime],
+        *,
+        durable: bool = True,
+        **fields: Any,
+    ) -> int:
+        """Apply ``transition`` to these runs of one job; returns how many moved."""
+        times = sorted({_utc(t) for t in run_times})
+        if not times:
+            return 0
+        where = Q(job_id=job_id, scheduled_run_time__in=times)
+        attempts = len(DURABLE_BACKOFF) + 1 if durable else 1
+        moved = _persist(
+            lambda: self._update(transition, where, fields), transition, job_id, attempts
+        )
+        if moved is not None and moved < len(times):
+            self._log_refused(transition, job_id, times)
+        return moved or 0
+
+    def _update(self, transition: Transition, where: Q, fields: dict[str, Any]) -> int:
+        drop_broken_connection(self.database)
+        updated: int = (
+            self._runs()
+            .filter(where, status__in=transition.sources)
+            .update(status=transition.target, **fields)
+        )
+        return updated
+
+    def _log_refused(self, transition: Transition, job_id: str, times: list[datetime]) -> None:
+        """Log the runs a transition did not move: in another state, or not in the ledger."""
+        states = dict(
+            self._runs()
+            .filter(job_id=job_id, scheduled_run_time__in=times)
+            .values_list("scheduled_run_time", "status")
+        )
+        for run_time in times:
+            state = states.get(run_time)
+            if state == transition.target:
+                continue  # moved by this write (or an identical one)
+            logger.warning(
+                "Ledger refused %r for job %r at %s: the run is %s; %r only leaves %s",
+                transition.name,
+                job_id,
+                run_time.isoformat(),
+                state or "not in the ledger",
+                transition.name,
+                "/".join(sorted(transition.sources)),
+            )
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def unfinished_counts(self, job_ids: Collection[str], live_nodes: Any) -> dict[str, int]:
+        """Unfinished runs per job, counting only runs claimed by ``live_nodes``."""
+        return dict(
+            self._runs()
+            .unfinished()
+            .filter(job_id__in=job_ids, node_id__in=live_nodes)
+            .values_list("job_id")
+            .annotate(unfinished=Count("id"))
+            .order_by()
+        )
+
+    def scheduled_here(self, exclude_jobs: Collection[str]) -> list[Key]:
+        """This node's runs still ``scheduled`` (claimed, not started), but for these jobs."""
+        return list(
+            self._runs()
+            .filter(node_id=self.node_id, status=S.SCHEDULED)
+            .exclude(job_id__in=exclude_jobs)
+            .values_list("job_id", "scheduled_run_time")
+        )
+
+
+def _persist(write: Any, transition: Transition, job_id: str, attempts: int) -> int | None:
+    """Run a ledger write, retrying while the database is unreachable.
+
+    With one attempt (inside a caller's transaction) errors propagate; durable writes
+    never raise: after the last attempt the failure is logged and None returned.
+    """
+    if attempts == 1:
+        result: int = write()
+        return result
+    for attempt, delay in enumerate((*DURABLE_BACKOFF[: attempts - 1], None)):
+        try:
+            result = write()
+            return result
+        except Exception:
+            if delay is None:
+                logger.exception(
+                    "Could not record %r for job %r after %d attempts",
+                    transition.name,
+                    job_id,
+                    attempt + 1,
+                )
+                return None
+            logger.warning(
+                "Could not record %r for job %r; retrying in %ss",
+                transition.name,
+                job_id,
+                delay,
+                exc_info=True,
+            )
+            time.sleep(delay)
+    return None  # pragma: no cover
+
+
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(dt_timezone.utc)
