@@ -154,7 +154,7 @@ say "Seeding the demo jobs"
 manage seed_demo --start-now
 
 # -- 3. Scheduler (background) and web server (foreground) --------------------------------
-say "Starting the scheduler (log: demo/scheduler.log)"
+say "Starting the scheduler (log: ${LOG#"$ROOT"/})"
 # Its own session: Ctrl-C reaches only this script, which then sends it a single SIGTERM.
 setsid "$PY" demo/manage.py runscheduler >"$LOG" 2>&1 </dev/null &
 SCHEDULER_PID=$!
