@@ -1,5 +1,6 @@
 """Job functions used by the tests (importable by scheduler processes)."""
 
+import logging
 import os
 from pathlib import Path
 
@@ -62,3 +63,10 @@ class Greeter:
 
 def broken_listener(event: object) -> None:
     raise RuntimeError("this listener fails on purpose")
+
+
+def log_lines(message: str) -> None:
+    """Log ``message`` at INFO and DEBUG, as a project's job does with its module logger."""
+    logger = logging.getLogger(__name__)
+    logger.info("info: %s", message)
+    logger.debug("debug: %s", message)

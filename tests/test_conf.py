@@ -64,6 +64,77 @@ def test_unknown_key_hint_suggests_the_close_one() -> None:
     assert message.hint == "Did you mean 'POLL_INTERVAL'?"
 
 
+EIGHT_MISTAKES = {
+    "poll_interval": 1,  # E002: the key is upper case
+    "MAX_WORKERS": 0,  # E003
+    "RETRY_INTERVAL": "5s",  # E003
+    "DATABASE": "scheduler",  # E004: not in DATABASES
+    "TIMEZONE": "Mars/Base",  # E006
+    "JOB_DEFAULTS": {"coalesce": "yes"},  # E007
+    "LISTENERS": ["tests.no_such_module.listener"],  # E008
+    "HEARTBEAT_INTERVAL": 5,  # E009: NODE_TIMEOUT is less than twice the heartbeat
+    "NODE_TIMEOUT": 9,
+}
+
+
+def test_every_mistake_is_reported_in_one_round() -> None:
+    assert ids(CLOCKWORK=EIGHT_MISTAKES) == [
+        "clockwork.E002",
+        "clockwork.E003",
+        "clockwork.E003",
+        "clockwork.E004",
+        "clockwork.E006",
+        "clockwork.E009",
+        "clockwork.E007",
+        "clockwork.E008",
+    ]
+
+
+def test_a_bad_type_hides_only_the_meaning_of_its_own_key() -> None:
+    # NODE_TIMEOUT has the wrong type: E009 compares the default (10 s) with HEARTBEAT_INTERVAL.
+    assert ids(CLOCKWORK={"NODE_TIMEOUT": "10", "HEARTBEAT_INTERVAL": 6}) == [
+        "clockwork.E003",
+        "clockwork.E009",
+    ]
+    assert ids(CLOCKWORK={"TIMEZONE": 3, "JOB_DEFAULTS": []}) == [
+        "clockwork.E003",
+        "clockwork.E003",
+    ]
+
+
+def test_every_problem_refuses_to_run_with_its_message() -> None:
+    with override_settings(CLOCKWORK=EIGHT_MISTAKES), pytest.raises(ImproperlyConfigured) as info:
+        get_conf()
+    for problem_id in ("E002", "E003", "E004", "E006", "E007", "E008", "E009"):
+        assert f"(clockwork.{problem_id})" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("key", "hint"),
+    [
+        ("poll_interval", "Did you mean 'POLL_INTERVAL'?"),
+        ("Max_Workers", "Did you mean 'MAX_WORKERS'?"),
+        ("node_timeot", "Did you mean 'NODE_TIMEOUT'?"),
+    ],
+)
+def test_unknown_key_hint_ignores_case(key: str, hint: str) -> None:
+    with override_settings(CLOCKWORK={key: 1}):
+        (message,) = check_settings()
+    assert (message.id, message.hint) == ("clockwork.E002", hint)
+
+
+def test_unknown_key_without_a_close_one_lists_the_known_keys() -> None:
+    with override_settings(CLOCKWORK={"COLOUR": "blue"}):
+        (message,) = check_settings()
+    assert message.hint.startswith("Known keys: DATABASE, POLL_INTERVAL,")
+
+
+def test_unknown_job_default_hint_suggests_the_close_one() -> None:
+    with override_settings(CLOCKWORK={"JOB_DEFAULTS": {"MAX_INSTANCES": 2}}):
+        (message,) = check_settings()
+    assert (message.id, message.hint) == ("clockwork.E007", "Did you mean 'max_instances'?")
+
+
 def test_invalid_settings_refuse_to_run() -> None:
     with (
         override_settings(CLOCKWORK={"MAX_WORKERS": 0}),

@@ -1,5 +1,6 @@
 """The demo project (``demo/``, run by ``scripts/demo.sh``) passes its checks, seeds its jobs
-idempotently, and its scheduler runs them and records them in the ledger.
+idempotently, and its scheduler runs them and records them in the ledger; ``scripts/demo.sh``
+itself stops cleanly on Ctrl-C and reports a crash.
 
 Everything runs in subprocesses against a temporary SQLite file (``DEMO_DB_PATH``), so these
 tests need no test database.
@@ -8,6 +9,7 @@ tests need no test database.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -15,12 +17,17 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-MANAGE = Path(__file__).resolve().parent.parent / "demo" / "manage.py"
+from tests.process_helpers import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+MANAGE = ROOT / "demo" / "manage.py"
+DEMO_SH = ROOT / "scripts" / "demo.sh"
 EXPECTED_TRIGGERS = {
     "demo-report": "cron",
     "demo-heartbeat": "interval",
@@ -164,3 +171,126 @@ def test_runscheduler_runs_the_demo_jobs_and_stops_on_sigterm(
     assert returncode == 0, log
     assert "heartbeat: alive" in log
     assert "Scheduler stopped: received SIGTERM" in log
+
+
+# -- scripts/demo.sh as a user runs it -----------------------------------------------------------
+
+
+@dataclass
+class DemoScript:
+    """``bash scripts/demo.sh`` in a session of its own, as a terminal runs it."""
+
+    popen: subprocess.Popen[bytes]
+    out_path: Path
+
+    def output(self) -> str:
+        return self.out_path.read_text(errors="replace")
+
+    def pid(self, label: str) -> int:
+        """The pid the banner shows for ``label`` ("Scheduler" or "Web server")."""
+        match = re.search(rf"^  {label} pid (\d+)", self.output(), re.M)
+        assert match, f"no {label} pid in the banner:\n{self.output()}"
+        return int(match.group(1))
+
+    def wait_for(self, text: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.output():
+            assert self.popen.poll() is None, f"demo.sh exited early:\n{self.output()}"
+            assert time.monotonic() < deadline, f"no {text!r} within {timeout}s:\n{self.output()}"
+            time.sleep(0.2)
+
+    def ctrl_c(self) -> None:
+        """What a terminal does on Ctrl-C: SIGINT to the script's whole process group."""
+        os.killpg(self.popen.pid, signal.SIGINT)
+
+    def wait(self) -> int:
+        try:
+            return self.popen.wait(60)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"demo.sh did not exit within 60 s:\n{self.output()}")
+
+
+def _sigint_as_in_a_terminal() -> None:
+    # A shell starts a foreground script with SIGINT at its default, whatever ours is.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _is_demo_process(pid: int) -> bool:
+    try:
+        return b"demo/manage.py" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def demo_script(tmp_path: Path) -> Iterator[DemoScript]:
+    env = {
+        **os.environ,
+        "DEMO_PYTHON": sys.executable,
+        "DEMO_DB_PATH": str(tmp_path / "demo.sqlite3"),
+        "DEMO_LOG": str(tmp_path / "scheduler.log"),
+        "DEMO_ADMIN_PASSWORD": "demo-test",
+        "PORT": str(free_port()),
+    }
+    out_path = tmp_path / "demo.out"
+    with out_path.open("wb") as out:
+        popen = subprocess.Popen(
+            ["bash", str(DEMO_SH)],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_sigint_as_in_a_terminal,
+        )
+    script = DemoScript(popen, out_path)
+    try:
+        script.wait_for("demo is running", timeout=120)
+        yield script
+    finally:
+        pids = [int(pid) for pid in re.findall(r"^  \S+(?: \S+)? pid (\d+)", script.output(), re.M)]
+        if popen.poll() is None:
+            os.killpg(popen.pid, signal.SIGKILL)
+            popen.wait(10)
+        for pid in pids:  # the scheduler runs in a session of its own
+            if _is_demo_process(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.processes
+def test_ctrl_c_stops_the_demo_cleanly(demo_script: DemoScript) -> None:
+    demo_script.wait_for("heartbeat: alive", timeout=30)  # the job's own log line is shown
+    children = [demo_script.pid("Scheduler"), demo_script.pid("Web server")]
+
+    demo_script.ctrl_c()
+    code = demo_script.wait()
+
+    out = demo_script.output()
+    assert code == 0, out
+    for line in (
+        "Ctrl-C: stopping the demo.",
+        "The web server stopped.",
+        "Scheduler stopped: received SIGTERM",
+        "The scheduler stopped.",
+        "The demo has stopped.",
+    ):
+        assert line in out
+    assert "exited with status" not in out
+    assert not [pid for pid in children if _is_demo_process(pid)]
+
+
+@pytest.mark.processes
+@pytest.mark.parametrize(
+    ("crashed", "other"), [("Scheduler", "web server"), ("Web server", "scheduler")]
+)
+def test_a_crash_is_reported_with_its_status(
+    demo_script: DemoScript, crashed: str, other: str
+) -> None:
+    os.kill(demo_script.pid(crashed), signal.SIGKILL)
+    code = demo_script.wait()
+
+    out = demo_script.output()
+    assert code == 1, out
+    assert f"The {crashed.lower()} had exited on its own with status 137." in out
+    assert f"The {other} stopped." in out
+    assert "The demo stopped with errors (exit status 1)" in out

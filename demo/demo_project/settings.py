@@ -76,14 +76,4 @@ CLOCKWORK = {
     "SHUTDOWN_TIMEOUT": 10.0,  # seconds to let running jobs finish on SIGTERM
 }
 
-# The scheduler's and the jobs' INFO lines on the console (runscheduler logs there).
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)-7s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "loggers": {
-        name: {"handlers": ["console"], "level": "INFO", "propagate": False}
-        for name in ("demo_app", "django_clockwork", "apscheduler")
-    },
-}
+# No LOGGING: runscheduler shows the jobs' own log lines (demo_app.jobs) next to its own.

@@ -1,4 +1,8 @@
-"""System checks: every misconfiguration of ``CLOCKWORK`` has a stable id."""
+"""System checks: every misconfiguration of ``CLOCKWORK`` has a stable id.
+
+Every problem of the settings is reported in one round (a bad value in one key never
+hides the problems of another); the routing warning follows once they are fixed.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from django_clockwork import conf
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     problems = conf.find_problems()
     if problems:
+        # The routing check needs valid settings: ClockworkRouter reads them.
         return [checks.Error(problem.msg, hint=problem.hint, id=problem.id) for problem in problems]
     return check_routing()
 
@@ -22,12 +27,13 @@ def check_routing() -> list[checks.CheckMessage]:
     from django_clockwork.models import Job
 
     alias = conf.get_conf().database
-    if router.db_for_write(Job) == alias:
+    routed = router.db_for_write(Job)
+    if routed == alias:
         return []
     return [
         checks.Warning(
             f"CLOCKWORK['DATABASE'] is {alias!r} but the database routers send "
-            f"django_clockwork to {router.db_for_write(Job)!r}.",
+            f"django_clockwork to {routed!r}.",
             hint="Add 'django_clockwork.routers.ClockworkRouter' to DATABASE_ROUTERS so that "
             "migrations and the admin use the same database as the schedulers.",
             id="clockwork.W001",

@@ -11,7 +11,7 @@ import difflib
 import functools
 import math
 import zoneinfo
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -118,28 +118,24 @@ def _raw() -> Any:
 
 
 def find_problems(raw: Any = None) -> list[Problem]:
-    """Every problem with ``raw`` (default: ``settings.CLOCKWORK``), in key order."""
+    """Every problem with ``raw`` (default: ``settings.CLOCKWORK``), all in one round.
+
+    A key whose value has the wrong type gets its E003 and nothing more; every key
+    whose type is right is checked for meaning (E004, E006-E009) whatever the others hold.
+    """
     raw = _raw() if raw is None else raw
     if not isinstance(raw, Mapping):
-        return [
+        problems = [
             Problem(
                 "clockwork.E001",
                 f"CLOCKWORK must be a dict, not {type(raw).__name__}.",
                 "Set CLOCKWORK = {...} in your settings, or remove it to use the defaults.",
             )
         ]
-    problems = [_unknown_key(key) for key in raw if key not in DEFAULTS]
-    for key, (valid, expected) in _VALIDATORS.items():
-        if key in raw and not valid(raw[key]):
-            problems.append(
-                Problem(
-                    "clockwork.E003",
-                    f"CLOCKWORK[{key!r}] must be {expected}, not {raw[key]!r}.",
-                    f"Fix the value, or remove the key to use the default ({DEFAULTS[key]!r}).",
-                )
-            )
-    if not problems:
-        problems += _semantic_problems(raw)
+    else:
+        problems = [_unknown_key(key) for key in raw if key not in DEFAULTS]
+        problems += [_type_problem(key, raw[key]) for key in _ill_typed(raw)]
+        problems += _semantic_problems(_well_typed(raw))
     if not getattr(settings, "USE_TZ", False):
         problems.append(
             Problem(
@@ -151,15 +147,40 @@ def find_problems(raw: Any = None) -> list[Problem]:
     return problems
 
 
+def _ill_typed(raw: Mapping[str, Any]) -> list[str]:
+    return [key for key, (valid, _) in _VALIDATORS.items() if key in raw and not valid(raw[key])]
+
+
+def _well_typed(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The defaults, overridden by every known key of ``raw`` whose value has the right type."""
+    bad = set(_ill_typed(raw))
+    return {key: raw[key] if key in raw and key not in bad else DEFAULTS[key] for key in DEFAULTS}
+
+
+def _type_problem(key: str, value: Any) -> Problem:
+    return Problem(
+        "clockwork.E003",
+        f"CLOCKWORK[{key!r}] must be {_VALIDATORS[key][1]}, not {value!r}.",
+        f"Fix the value, or remove the key to use the default ({DEFAULTS[key]!r}).",
+    )
+
+
 def _unknown_key(key: Any) -> Problem:
-    close = difflib.get_close_matches(str(key), DEFAULTS, n=1)
-    hint = f"Did you mean {close[0]!r}?" if close else f"Known keys: {', '.join(DEFAULTS)}."
+    hint = _did_you_mean(str(key), DEFAULTS) or f"Known keys: {', '.join(DEFAULTS)}."
     return Problem("clockwork.E002", f"Unknown key CLOCKWORK[{key!r}].", hint)
 
 
-def _semantic_problems(raw: Mapping[str, Any]) -> list[Problem]:
+def _did_you_mean(key: str, known: Iterable[str]) -> str | None:
+    """``"Did you mean 'POLL_INTERVAL'?"`` for a close key, whatever its case; else None."""
+    by_folded = {name.casefold(): name for name in known}
+    close = difflib.get_close_matches(key.casefold(), by_folded, n=1)
+    return f"Did you mean {by_folded[close[0]]!r}?" if close else None
+
+
+def _semantic_problems(values: Mapping[str, Any]) -> list[Problem]:
+    """Problems of meaning in ``values``: every key present, each of the right type."""
     problems: list[Problem] = []
-    alias = raw.get("DATABASE", DEFAULTS["DATABASE"])
+    alias = values["DATABASE"]
     if alias not in settings.DATABASES:
         problems.append(
             Problem(
@@ -168,7 +189,7 @@ def _semantic_problems(raw: Mapping[str, Any]) -> list[Problem]:
                 f"Use one of: {', '.join(settings.DATABASES)}.",
             )
         )
-    tz_name = raw.get("TIMEZONE")
+    tz_name = values["TIMEZONE"]
     if tz_name is not None and not _is_zone(tz_name):
         problems.append(
             Problem(
@@ -177,8 +198,7 @@ def _semantic_problems(raw: Mapping[str, Any]) -> list[Problem]:
                 "Use an IANA name such as 'Europe/Paris' or 'UTC'.",
             )
         )
-    heartbeat = raw.get("HEARTBEAT_INTERVAL", DEFAULTS["HEARTBEAT_INTERVAL"])
-    timeout = raw.get("NODE_TIMEOUT", DEFAULTS["NODE_TIMEOUT"])
+    heartbeat, timeout = values["HEARTBEAT_INTERVAL"], values["NODE_TIMEOUT"]
     if timeout < 2 * heartbeat:
         problems.append(
             Problem(
@@ -189,28 +209,26 @@ def _semantic_problems(raw: Mapping[str, Any]) -> list[Problem]:
                 "running jobs get marked abandoned. Raise NODE_TIMEOUT.",
             )
         )
-    problems += _job_default_problems(raw.get("JOB_DEFAULTS", {}))
-    for path in raw.get("LISTENERS", ()):
-        try:
-            listener = import_string(path)
-        except ImportError as exc:
-            problems.append(
-                Problem(
-                    "clockwork.E008",
-                    f"CLOCKWORK['LISTENERS'] entry {path!r} cannot be imported: {exc}",
-                    "Give the dotted path of a callable that takes one APScheduler event.",
-                )
-            )
-        else:
-            if not callable(listener):
-                problems.append(
-                    Problem(
-                        "clockwork.E008",
-                        f"CLOCKWORK['LISTENERS'] entry {path!r} is not callable.",
-                        "Give the dotted path of a callable that takes one APScheduler event.",
-                    )
-                )
+    problems += _job_default_problems(values["JOB_DEFAULTS"])
+    problems += [p for path in values["LISTENERS"] if (p := _listener_problem(path))]
     return problems
+
+
+def _listener_problem(path: str) -> Problem | None:
+    hint = "Give the dotted path of a callable that takes one APScheduler event."
+    try:
+        listener = import_string(path)
+    except ImportError as exc:
+        return Problem(
+            "clockwork.E008",
+            f"CLOCKWORK['LISTENERS'] entry {path!r} cannot be imported: {exc}",
+            hint,
+        )
+    if not callable(listener):
+        return Problem(
+            "clockwork.E008", f"CLOCKWORK['LISTENERS'] entry {path!r} is not callable.", hint
+        )
+    return None
 
 
 def _job_default_problems(job_defaults: Mapping[str, Any]) -> list[Problem]:
@@ -221,7 +239,8 @@ def _job_default_problems(job_defaults: Mapping[str, Any]) -> list[Problem]:
                 Problem(
                     "clockwork.E007",
                     f"Unknown key CLOCKWORK['JOB_DEFAULTS'][{key!r}].",
-                    f"Known keys: {', '.join(sorted(JOB_DEFAULT_KEYS))}.",
+                    _did_you_mean(str(key), JOB_DEFAULT_KEYS)
+                    or f"Known keys: {', '.join(sorted(JOB_DEFAULT_KEYS))}.",
                 )
             )
     grace = job_defaults.get("misfire_grace_time", 60)
@@ -256,12 +275,13 @@ def _is_zone(name: str) -> bool:
 
 @functools.cache
 def get_conf() -> Conf:
-    """The parsed settings; raises ImproperlyConfigured if they are invalid."""
+    """The parsed settings; raises ImproperlyConfigured naming every problem if invalid."""
     raw = _raw()
     problems = find_problems(raw)
     if problems:
-        first = problems[0]
-        raise ImproperlyConfigured(f"{first.msg} {first.hint} ({first.id})")
+        raise ImproperlyConfigured(
+            " ".join(f"{problem.msg} {problem.hint} ({problem.id})" for problem in problems)
+        )
     merged = {**DEFAULTS, **raw}
     return Conf(
         database=merged["DATABASE"],

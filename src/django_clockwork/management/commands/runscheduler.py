@@ -15,6 +15,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from django_clockwork.conf import get_conf
+from django_clockwork.logtext import ZoneFormatter
 from django_clockwork.runtime import Runtime
 
 logger = logging.getLogger("django_clockwork.runscheduler")
@@ -23,6 +24,10 @@ logger = logging.getLogger("django_clockwork.runscheduler")
 FORCE_RECORD_TIMEOUT = 15.0
 
 _LEVELS = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG, 3: logging.DEBUG}
+
+#: The lines ``runscheduler`` writes to stderr when the project's LOGGING leaves the root
+#: logger without a handler: ``2026-03-29 03:30:00,123 CEST INFO myapp.jobs: ...``.
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def seconds(value: str) -> float:
@@ -125,10 +130,12 @@ class Command(BaseCommand):
         stop = GracefulStop(runtime, conf.shutdown_timeout if timeout is None else timeout)
         stop.install()
         logger.info(
-            "Scheduler starting on %s pid %d (database %r, poll every %ss, %d worker threads)",
+            "Scheduler starting on %s pid %d (database %r, time zone %s, poll every %ss, "
+            "%d worker threads)",
             socket.gethostname(),
             os.getpid(),
             conf.database,
+            conf.timezone,
             conf.poll_interval,
             conf.max_workers,
         )
@@ -137,8 +144,21 @@ class Command(BaseCommand):
 
 
 def _configure_logging(verbosity: int) -> None:
+    """Show the project's log lines as well as ours, at the level ``--verbosity`` asks for.
+
+    If the project's ``LOGGING`` gave the root logger no handler, the root logger gets one on
+    stderr (times in the scheduler's zone), so ``logging.getLogger(__name__)`` in a job is
+    seen: WARNING at ``-v 0``, INFO at 1 and 2, DEBUG at 3. A project whose root logger has a
+    handler keeps its own configuration. Our loggers follow ``-v`` in both cases (DEBUG from
+    ``-v 2``), APScheduler's too (DEBUG only at ``-v 3``).
+    """
     level = _LEVELS.get(verbosity, logging.DEBUG)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    others = level if verbosity >= 3 else max(level, logging.INFO)
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(ZoneFormatter(LOG_FORMAT))
+        root.addHandler(handler)
+        root.setLevel(others)
     logging.getLogger("django_clockwork").setLevel(level)
-    logging.getLogger("apscheduler").setLevel(level if verbosity >= 3 else max(level, logging.INFO))
+    logging.getLogger("apscheduler").setLevel(others)
