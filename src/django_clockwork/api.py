@@ -65,8 +65,9 @@ class ScheduledJob:
     func: str
     #: The trigger in its documented JSON form.
     trigger: dict[str, Any]
-    #: APScheduler's description of the trigger (``cron[hour='7', minute='30']``), or why
-    #: the stored trigger cannot be read.
+    #: APScheduler's description of the trigger (``str(trigger)``: ``interval[0:15:00]``,
+    #: ``cron[year='*', ..., hour='7', minute='30', second='0']``), or why the stored
+    #: trigger cannot be read.
     trigger_description: str
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
@@ -247,7 +248,8 @@ def _write(job_id: str, change: Callable[[Job], dict[str, Any]]) -> ScheduledJob
         row = _rows().active().filter(id=job_id).first()
         if row is None:
             raise JobNotFoundError(job_id)
-        job = _new_job({**_state_of(row), **change(row)})
+        changes = change(row)
+        job = _new_job({**_state_of(row, trigger="trigger" not in changes), **changes})
         fields = _fields(job)
         updated = (
             _rows()
@@ -279,11 +281,13 @@ def _get(job_id: str) -> ScheduledJob:
     return job
 
 
-def _state_of(row: Job) -> dict[str, Any]:
+def _state_of(row: Job, *, trigger: bool = True) -> dict[str, Any]:
+    """The row as ``Job`` arguments; without its trigger when a new one replaces it (so a
+    trigger that cannot be read can be replaced)."""
     return {
+        **({"trigger": _trigger_of(row)} if trigger else {}),
         "id": row.id,
         "func": row.func,
-        "trigger": _trigger_of(row),
         "executor": row.executor,
         "args": tuple(row.args) if isinstance(row.args, list) else (),
         "kwargs": row.kwargs if isinstance(row.kwargs, dict) else {},

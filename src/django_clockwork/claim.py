@@ -23,6 +23,7 @@ from django.db.models.functions import Cast
 
 from django_clockwork import aps
 from django_clockwork.ledger import Ledger, NewRun
+from django_clockwork.logtext import format_times
 from django_clockwork.models import Job, SchedulerNode
 from django_clockwork.reconnect import drop_broken_connection
 from django_clockwork.wakeups import CLAIMING_SETTING
@@ -241,9 +242,10 @@ class Claimer:
                 continue
             times = tuple(sorted(orphans.pop(row.id)))
             logger.warning(
-                "Recovered %d run(s) of job %r claimed by a commit whose answer was lost",
+                "Recovered %d run(s) of job %r claimed by a commit whose answer was lost: %s",
                 len(times),
                 row.id,
+                format_times(times),
             )
             aps.with_changes(job, next_run_time=times[0])  # so the scheduler submits it now
             job._clockwork_claim = Claim(self.database, times)

@@ -36,6 +36,7 @@ from django_clockwork import aps
 from django_clockwork.claim import claimed_job
 from django_clockwork.conf import get_conf
 from django_clockwork.ledger import Ledger, NewRun
+from django_clockwork.logtext import format_job, format_time
 
 logger = logging.getLogger(__name__)
 
@@ -183,7 +184,12 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
         alias = aps.jobstore_alias(job)
         late = _now() - run_time
         if job.misfire_grace_time is not None and late > timedelta(seconds=job.misfire_grace_time):
-            logger.warning('Run time of job "%s" was missed by %s', job, late)
+            logger.warning(
+                'Run time of job "%s" (scheduled at %s) was missed by %s',
+                format_job(job),
+                format_time(run_time),
+                late,
+            )
             ledger.missed(
                 job.id,
                 [run_time],
@@ -192,7 +198,7 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
             return JobExecutionEvent(EVENT_JOB_MISSED, job.id, alias, run_time)
         close_old_connections()  # like a request: CONN_MAX_AGE and broken connections
         ledger.started(job.id, run_time, hostname=self.hostname, pid=os.getpid())
-        logger.info('Running job "%s" (scheduled at %s)', job, run_time)
+        logger.info('Running job "%s" (scheduled at %s)', format_job(job), format_time(run_time))
         clock = time.perf_counter()
         token = _current.set(ExecutionContext(job.id, run_time, ledger.database))
         flight = (ledger.database, job.id, run_time)
@@ -203,7 +209,7 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
                 retval = asyncio.run(_finish(retval))
         except BaseException as exc:
             duration = time.perf_counter() - clock
-            logger.exception('Job "%s" raised an exception', job)
+            logger.exception('Job "%s" raised an exception', format_job(job))
             ledger.failed(
                 job.id,
                 run_time,
@@ -223,7 +229,7 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
             self.in_flight.discard(flight)
             _current.reset(token)
         ledger.succeeded(job.id, run_time, duration=time.perf_counter() - clock)
-        logger.info('Job "%s" executed successfully', job)
+        logger.info('Job "%s" executed successfully', format_job(job))
         return JobExecutionEvent(EVENT_JOB_EXECUTED, job.id, alias, run_time, retval=retval)
 
 

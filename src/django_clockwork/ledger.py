@@ -28,6 +28,7 @@ from typing import Any
 
 from django.db.models import Count, Q
 
+from django_clockwork.logtext import format_time
 from django_clockwork.models import ExecutionStatus, JobExecution, TriggerSource
 from django_clockwork.reconnect import drop_broken_connection
 
@@ -112,7 +113,7 @@ class Ledger:
             logger.warning(
                 "Not running %d run time(s) already in the ledger: %s",
                 len(existing),
-                sorted(existing),
+                ", ".join(f"{job_id!r} at {format_time(t)}" for job_id, t in sorted(existing)),
             )
         new = [wanted[key] for key in sorted(wanted.keys() - existing)]
         self._runs().bulk_create(self._row(run) for run in new)
@@ -225,7 +226,7 @@ class Ledger:
             lambda: self._update(transition, where, fields), transition, job_id, attempts
         )
         if moved is not None and moved < len(times):
-            self._log_refused(transition, job_id, times)
+            self._log_refused(transition, job_id, times, moved)
         return moved or 0
 
     def _update(self, transition: Transition, where: Q, fields: dict[str, Any]) -> int:
@@ -237,7 +238,9 @@ class Ledger:
         )
         return updated
 
-    def _log_refused(self, transition: Transition, job_id: str, times: list[datetime]) -> None:
+    def _log_refused(
+        self, transition: Transition, job_id: str, times: list[datetime], moved: int
+    ) -> None:
         """Log the runs a transition did not move: in another state, or not in the ledger."""
         states = dict(
             self._runs()
@@ -246,13 +249,13 @@ class Ledger:
         )
         for run_time in times:
             state = states.get(run_time)
-            if state == transition.target:
-                continue  # moved by this write (or an identical one)
+            if state == transition.target and moved:
+                continue  # moved by this write (a run of a batch that partly moved)
             logger.warning(
                 "Ledger refused %r for job %r at %s: the run is %s; %r only leaves %s",
                 transition.name,
                 job_id,
-                run_time.isoformat(),
+                format_time(run_time),
                 state or "not in the ledger",
                 transition.name,
                 "/".join(sorted(transition.sources)),
