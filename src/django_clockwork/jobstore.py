@@ -17,7 +17,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
-from inspect import isclass, ismethod
 from typing import Any, TypeVar
 
 from apscheduler.job import Job as APJob
@@ -27,6 +26,7 @@ from apscheduler.jobstores.base import (
     JobLookupError,
     TransientJobError,
 )
+from apscheduler.util import ref_to_obj
 from django.db import IntegrityError, InterfaceError, OperationalError, connections, transaction
 from django.db.models import Case, Count, DateTimeField, F, Q, Value, When
 from django.db.models.functions import Cast
@@ -636,16 +636,32 @@ def drop_broken_connection(database: str) -> None:
             connection.close()
 
 
+def check_reference(job: APJob) -> None:
+    """Refuse a job whose ``func_ref`` does not import back to its callable.
+
+    APScheduler names a bound method by its class (``"mod:Class.method"``), which imports
+    back to the plain function: the instance would be lost. A reference to a method of a
+    module-level instance (``"mod:instance.method"``) imports back to an equal bound method
+    and is accepted.
+    """
+    try:
+        same = ref_to_obj(job.func_ref) == job.func
+    except (LookupError, ValueError):
+        same = False
+    if not same:
+        raise SerializationError(
+            f"Job {job.id!r}: {job.func_ref!r} does not import back to the callable given "
+            f"({job.func!r}): a bound method of an instance, or a callable instance, cannot be "
+            "stored as JSON. Use a module-level function, a staticmethod or a classmethod, or "
+            "name a method of a module-level instance as 'module:instance.method'."
+        )
+
+
 def row_fields(job: APJob) -> dict[str, Any]:
     """The column values for an APScheduler job; refuses anything that is not plain JSON."""
     if not job.func_ref:
         raise TransientJobError(job.id)
-    func = job.func
-    if ismethod(func) and not isclass(func.__self__):
-        raise SerializationError(
-            f"Job {job.id!r}: the bound method {job.func_ref} cannot be stored (its instance "
-            "is not JSON); use a module-level function, a staticmethod or a classmethod."
-        )
+    check_reference(job)
     try:
         check_json_arguments(job.args, job.kwargs)
     except SerializationError as exc:
