@@ -13,6 +13,7 @@ import functools
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -107,7 +108,40 @@ class Claim:
 class StoredJob(APJob):  # type: ignore[misc]
     """An APScheduler job loaded from the table; remembers the row version it was read at."""
 
-    __slots__ = ("_clockwork_claim", "_clockwork_loaded_next", "_clockwork_version")
+    __slots__ = ("_clockwork_claim", "_clockwork_version")
+
+
+class SyncedRunTimes:
+    """The ``next_run_time`` each job object carried when it last matched its row.
+
+    Objects are remembered when the store adds, loads or writes them. ``update_job`` writes a
+    job's ``next_run_time`` only if the writer changed it since then, so that a copy read
+    before a claim advanced the row never restores the old time. Keyed by identity and held
+    weakly: APScheduler's ``Job`` compares by id and cannot be hashed, and the store must not
+    keep the scheduler's job objects alive.
+    """
+
+    def __init__(self) -> None:
+        self._times: dict[int, tuple[weakref.ref[APJob], datetime | None]] = {}
+
+    def remember(self, job: APJob) -> None:
+        key = id(job)
+
+        def forget(ref: weakref.ref[APJob]) -> None:
+            entry = self._times.get(key)
+            if entry is not None and entry[0] is ref:
+                self._times.pop(key, None)
+
+        self._times[key] = (weakref.ref(job, forget), job.next_run_time)
+
+    def changed(self, job: APJob) -> bool | None:
+        """Whether the job's ``next_run_time`` changed since it was remembered; None for an
+        object this store never saw."""
+        now_carried = job.next_run_time
+        entry = self._times.get(id(job))
+        if entry is None or entry[0]() is not job:
+            return None
+        return bool(now_carried != entry[1])
 
 
 class ClaimConflictError(Exception):
@@ -156,6 +190,7 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
         #: Set by ``create_scheduler()``: the runs the executor has and has not finished.
         self.submitted: Callable[[], set[tuple[str, datetime]]] | None = None
         self._claim_failed = False
+        self._synced = SyncedRunTimes()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} database={self.database!r}>"
@@ -491,6 +526,7 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
                 raise ConflictingIdError(job.id) from None
         if isinstance(job, StoredJob):
             job._clockwork_version = 1
+        self._synced.remember(job)
 
     @retry_on_disconnect
     def update_job(self, job: APJob) -> None:
@@ -498,16 +534,12 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
             if job.id in self._post_claim:
                 # The scheduler writing back the pass we claimed: the claim already advanced it.
                 self._post_claim.discard(job.id)
+                self._synced.remember(job)
                 return
         fields = row_fields(job)
         rows = self._rows()
         for _attempt in range(5):
-            current = (
-                rows.active()
-                .filter(id=job.id)
-                .values("version", "next_run_time", "trigger")
-                .first()
-            )
+            current = rows.active().filter(id=job.id).values("version", "trigger").first()
             if current is None:
                 raise JobLookupError(job.id)
             values = dict(fields)
@@ -519,25 +551,25 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
             if updated:
                 if isinstance(job, StoredJob):
                     job._clockwork_version = current["version"] + 1
+                self._synced.remember(job)
                 return
         raise ClaimConflictError(f"Job {job.id!r} kept changing while it was being updated")
 
-    @staticmethod
     def _writer_changed_next_run_time(
-        job: APJob, current: dict[str, Any], values: dict[str, Any]
+        self, job: APJob, current: dict[str, Any], values: dict[str, Any]
     ) -> bool:
         """Whether a write means to set next_run_time, or would only restore a stale copy's.
 
-        A copy read at the current version writes everything. A stale copy (read before a
-        claim advanced the row) keeps the row's time unless it changed the time itself. A
-        fresh job (``replace_existing`` at start-up) keeps the row's time if the trigger is
+        A job object this store added, loaded or wrote sets the time only if its writer
+        changed the time since (a pause, a reschedule); otherwise the row keeps its own, which
+        a claim may have advanced meanwhile. A job object the store never saw (a job re-added
+        with ``replace_existing`` at start-up) keeps the row's time if its trigger is
         unchanged, so restarts neither re-fire nor skip runs.
         """
-        if isinstance(job, StoredJob):
-            if job._clockwork_version == current["version"]:
-                return True
-            return bool(job.next_run_time != job._clockwork_loaded_next)
-        return bool(values["trigger"] != current["trigger"])
+        changed = self._synced.changed(job)
+        if changed is None:
+            return bool(values["trigger"] != current["trigger"])
+        return changed
 
     @retry_on_disconnect
     def remove_job(self, job_id: str) -> None:
@@ -589,8 +621,8 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
         job._scheduler = self._scheduler
         job._jobstore_alias = self._alias
         job._clockwork_version = row.version
-        job._clockwork_loaded_next = row.next_run_time
         job._clockwork_claim = None
+        self._synced.remember(job)
         return job
 
     def _flag(self, row: Job, exc: BaseException) -> None:
