@@ -15,21 +15,18 @@ Django's database errors.
 
 from __future__ import annotations
 
-import unicodedata
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from inspect import ismethod
 from typing import Any
 
 from apscheduler.job import Job as APJob
 from apscheduler.jobstores.base import ConflictingIdError
-from apscheduler.util import obj_to_ref, ref_to_obj
 from django.db.models import F
 from django.utils import timezone
 
-from django_clockwork import aps
+from django_clockwork import aps, inputs
 from django_clockwork.conf import get_conf
 from django_clockwork.exceptions import (
     ConcurrentChangeError,
@@ -37,14 +34,14 @@ from django_clockwork.exceptions import (
     JobExistsError,
     JobNotFoundError,
 )
-from django_clockwork.jobstore import DjangoJobStore, row_fields
+from django_clockwork.jobstore import DjangoJobStore
 from django_clockwork.models import Job
+from django_clockwork.rows import row_fields
 from django_clockwork.serialization import SerializationError, trigger_from_json, zone_from_json
 from django_clockwork.triggers import build_trigger
 
 #: Attempts of a versioned write before :class:`ConcurrentChangeError`.
 WRITE_ATTEMPTS = 5
-_ID_MAX = Job._meta.get_field("id").max_length or 191
 
 
 class _Unset:
@@ -143,16 +140,16 @@ def add_job(
     with ``trigger_args``, or a trigger instance. ``next_run_time=None`` adds it paused.
     """
     conf = get_conf()
-    job_id = uuid.uuid4().hex if id is None else _check_id(id)
+    job_id = uuid.uuid4().hex if id is None else inputs.check_id(id)
     built = build_trigger(trigger, trigger_args, conf.timezone)
     defaults = conf.job_defaults
     state = {
         "id": job_id,
-        "func": _func_ref(func),
+        "func": inputs.func_ref(func),
         "trigger": built,
         "executor": executor,
-        "args": _check_args(args),
-        "kwargs": _check_kwargs(kwargs),
+        "args": inputs.check_args(args),
+        "kwargs": inputs.check_kwargs(kwargs),
         "name": name,
         "misfire_grace_time": _given(misfire_grace_time, defaults.misfire_grace_time),
         "coalesce": _given(coalesce, defaults.coalesce),
@@ -194,11 +191,11 @@ def modify_job(job_id: str, **changes: Any) -> ScheduledJob:
             "(use reschedule_job for the trigger)."
         )
     if "func" in changes:
-        changes["func"] = _func_ref(changes["func"])
+        changes["func"] = inputs.func_ref(changes["func"])
     if "args" in changes:
-        changes["args"] = _check_args(changes["args"])
+        changes["args"] = inputs.check_args(changes["args"])
     if "kwargs" in changes:
-        changes["kwargs"] = _check_kwargs(changes["kwargs"])
+        changes["kwargs"] = inputs.check_kwargs(changes["kwargs"])
     return _write(job_id, lambda row: changes)
 
 
@@ -328,9 +325,6 @@ def _fields(job: APJob) -> dict[str, Any]:
         raise InvalidJobError(f"Job {job.id!r}: {exc}") from exc
 
 
-# -- input checks ----------------------------------------------------------------------------
-
-
 def _given(value: Any, default: Any) -> Any:
     return default if value is UNSET else value
 
@@ -338,86 +332,3 @@ def _given(value: Any, default: Any) -> Any:
 def _first_fire_time(trigger: Any) -> datetime | None:
     fire_time: datetime | None = trigger.get_next_fire_time(None, timezone.now())
     return fire_time
-
-
-def _check_id(job_id: Any) -> str:
-    if not isinstance(job_id, str) or not job_id:
-        raise InvalidJobError(f"A job id must be a non-empty string, not {job_id!r}.")
-    if len(job_id) > _ID_MAX:
-        raise InvalidJobError(
-            f"The job id {job_id[:40]!r}... is {len(job_id)} characters long; at most "
-            f"{_ID_MAX} fit."
-        )
-    if any(unicodedata.category(char) in {"Cc", "Cf", "Zl", "Zp"} for char in job_id):
-        raise InvalidJobError(
-            f"The job id {job_id!r} contains control or invisible characters; use printable text."
-        )
-    return job_id
-
-
-def _func_ref(func: Any) -> str:
-    """The reference ``module:qualname`` of a callable, checked to import back to it."""
-    if isinstance(func, str):
-        return _text_ref(func)
-    if not callable(func):
-        raise InvalidJobError(f"func must be a callable or a 'module:function' text, not {func!r}.")
-    try:
-        ref = _text_ref(obj_to_ref(func))
-    except (ValueError, InvalidJobError) as exc:
-        ref, reason = "", str(exc)
-    else:
-        reason = f"its reference {ref!r} imports {ref_to_obj(ref)!r} instead"
-    if ref and ref_to_obj(ref) == func:
-        return ref
-    kind = "the bound method" if ismethod(func) else "the callable"
-    raise InvalidJobError(
-        f"{kind} {func!r} cannot be stored by reference ({reason}): use a module-level "
-        "function, a staticmethod or a classmethod, or a method of a module-level instance."
-    )
-
-
-def _text_ref(ref: str) -> str:
-    if ":" not in ref:
-        module, _, name = ref.rpartition(".")
-        if not module:
-            raise InvalidJobError(
-                f"Function reference {ref!r}: expected 'package.module:function'."
-            )
-        ref = f"{module}:{name}"
-    try:
-        target = ref_to_obj(ref)
-    except (LookupError, ValueError, ImportError) as exc:
-        raise InvalidJobError(
-            f"Function reference {ref!r} does not import: {exc}. Expected "
-            "'package.module:function' naming a module-level callable."
-        ) from None
-    if not callable(target):
-        raise InvalidJobError(
-            f"Function reference {ref!r} names {target!r}, which is not callable."
-        )
-    return ref
-
-
-def _check_args(args: Any) -> tuple[Any, ...]:
-    if args is None:
-        return ()
-    if isinstance(args, (str, bytes, Mapping)) or not isinstance(args, Iterable):
-        raise InvalidJobError(
-            f"args must be a list or tuple of positional arguments, not {type(args).__name__} "
-            f"({args!r:.60})."
-        )
-    return tuple(args)
-
-
-def _check_kwargs(kwargs: Any) -> dict[str, Any]:
-    if kwargs is None:
-        return {}
-    if not isinstance(kwargs, Mapping):
-        raise InvalidJobError(
-            f"kwargs must be a mapping of argument names to values, not "
-            f"{type(kwargs).__name__} ({kwargs!r:.60})."
-        )
-    bad = [key for key in kwargs if not isinstance(key, str) or not key.isidentifier()]
-    if bad:
-        raise InvalidJobError(f"kwargs keys must be argument names (str), not {bad!r:.60}.")
-    return dict(kwargs)

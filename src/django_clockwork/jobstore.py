@@ -14,7 +14,6 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from inspect import isclass, ismethod
 from typing import Any
 
 from apscheduler.job import Job as APJob
@@ -22,7 +21,6 @@ from apscheduler.jobstores.base import (
     BaseJobStore,
     ConflictingIdError,
     JobLookupError,
-    TransientJobError,
 )
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.db.models import F
@@ -34,11 +32,10 @@ from django_clockwork.conf import get_conf
 from django_clockwork.ledger import Ledger
 from django_clockwork.models import Job, JobSource
 from django_clockwork.reconnect import drop_broken_connection, retry_on_disconnect
+from django_clockwork.rows import SyncedRunTimes, row_fields
 from django_clockwork.serialization import (
     SerializationError,
-    check_json_arguments,
     trigger_from_json,
-    trigger_to_json,
 )
 
 logger = logging.getLogger(__name__)
@@ -50,7 +47,7 @@ BROKEN_RECHECK_SECONDS = 60.0
 class StoredJob(APJob):  # type: ignore[misc]
     """An APScheduler job loaded from the table; remembers the row version it was read at."""
 
-    __slots__ = ("_clockwork_claim", "_clockwork_loaded_next", "_clockwork_version")
+    __slots__ = ("_clockwork_claim", "_clockwork_version")
 
 
 class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
@@ -97,6 +94,7 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
         self._last_recheck = float("-inf")
         self._lock = threading.RLock()
         self._claim_failed = False
+        self._synced = SyncedRunTimes()
         self._claimer = Claimer(
             database=self.database,
             ledger=Ledger(self.database, node_id),
@@ -234,6 +232,7 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
                 raise ConflictingIdError(job.id) from None
         if isinstance(job, StoredJob):
             job._clockwork_version = 1
+        self._synced.remember(job)
 
     @retry_on_disconnect
     def update_job(self, job: APJob) -> None:
@@ -241,16 +240,12 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
             if job.id in self._post_claim:
                 # The scheduler writing back the pass we claimed: the claim already advanced it.
                 self._post_claim.discard(job.id)
+                self._synced.remember(job)
                 return
         fields = row_fields(job)
         rows = self._rows()
         for _attempt in range(5):
-            current = (
-                rows.active()
-                .filter(id=job.id)
-                .values("version", "next_run_time", "trigger")
-                .first()
-            )
+            current = rows.active().filter(id=job.id).values("version", "trigger").first()
             if current is None:
                 raise JobLookupError(job.id)
             values = dict(fields)
@@ -262,25 +257,25 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
             if updated:
                 if isinstance(job, StoredJob):
                     job._clockwork_version = current["version"] + 1
+                self._synced.remember(job)
                 return
         raise ClaimConflictError(f"Job {job.id!r} kept changing while it was being updated")
 
-    @staticmethod
     def _writer_changed_next_run_time(
-        job: APJob, current: dict[str, Any], values: dict[str, Any]
+        self, job: APJob, current: dict[str, Any], values: dict[str, Any]
     ) -> bool:
         """Whether a write means to set next_run_time, or would only restore a stale copy's.
 
-        A copy read at the current version writes everything. A stale copy (read before a
-        claim advanced the row) keeps the row's time unless it changed the time itself. A
-        fresh job (``replace_existing`` at start-up) keeps the row's time if the trigger is
+        A job object this store added, loaded or wrote sets the time only if its writer
+        changed the time since (a pause, a reschedule); otherwise the row keeps its own, which
+        a claim may have advanced meanwhile. A job object the store never saw (a job re-added
+        with ``replace_existing`` at start-up) keeps the row's time if its trigger is
         unchanged, so restarts neither re-fire nor skip runs.
         """
-        if isinstance(job, StoredJob):
-            if job._clockwork_version == current["version"]:
-                return True
-            return bool(job.next_run_time != job._clockwork_loaded_next)
-        return bool(values["trigger"] != current["trigger"])
+        changed = self._synced.changed(job)
+        if changed is None:
+            return bool(values["trigger"] != current["trigger"])
+        return changed
 
     @retry_on_disconnect
     def remove_job(self, job_id: str) -> None:
@@ -331,8 +326,8 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
         if not callable(job.func):
             raise TypeError(f"{row.func!r} is not callable")
         job._clockwork_version = row.version
-        job._clockwork_loaded_next = row.next_run_time
         job._clockwork_claim = None
+        self._synced.remember(job)
         return job
 
     def _flag(self, row: Job, exc: BaseException) -> None:
@@ -359,31 +354,3 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
             Job.objects.using(self.database).filter(id=row.id, version=row.version).update(
                 load_error="", version=F("version") + 1, updated_at=now
             )
-
-
-def row_fields(job: APJob) -> dict[str, Any]:
-    """The column values for an APScheduler job; refuses anything that is not plain JSON."""
-    if not job.func_ref:
-        raise TransientJobError(job.id)
-    func = job.func
-    if ismethod(func) and not isclass(func.__self__):
-        raise SerializationError(
-            f"Job {job.id!r}: the bound method {job.func_ref} cannot be stored (its instance "
-            "is not JSON); use a module-level function, a staticmethod or a classmethod."
-        )
-    try:
-        check_json_arguments(job.args, job.kwargs)
-    except SerializationError as exc:
-        raise SerializationError(f"Job {job.id!r}: {exc}") from None
-    return {
-        "name": job.name,
-        "func": job.func_ref,
-        "trigger": trigger_to_json(job.trigger),
-        "args": list(job.args),
-        "kwargs": dict(job.kwargs),
-        "executor": job.executor,
-        "misfire_grace_time": job.misfire_grace_time,
-        "coalesce": job.coalesce,
-        "max_instances": job.max_instances,
-        "next_run_time": job.next_run_time,
-    }

@@ -32,18 +32,33 @@ class SerializationError(ValueError):
 
 
 def zone_to_json(tz: tzinfo) -> str:
-    if isinstance(tz, zoneinfo.ZoneInfo):
+    """The name a time zone is stored by: an IANA name, ``UTC`` or a fixed offset.
+
+    pytz zones are accepted, as APScheduler 3 accepts them, and stored by their IANA name
+    (they are read back as ``zoneinfo.ZoneInfo``); pytz is recognised by its ``zone``
+    attribute, never imported.
+    """
+    if isinstance(tz, zoneinfo.ZoneInfo) and tz.key:
         return tz.key
     if tz is timezone.utc:
         return "UTC"
-    offset = tz.utcoffset(None)
-    if isinstance(tz, timezone) and offset is not None:
-        sign = "-" if offset < timedelta(0) else "+"
-        minutes = abs(int(offset.total_seconds())) // 60
-        return f"UTC{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+    if isinstance(tz, timezone):
+        return _offset_name(tz.utcoffset(None))
+    legacy_name = getattr(tz, "zone", None)
+    if isinstance(legacy_name, str) and legacy_name:
+        zone_from_json(legacy_name)  # a name zoneinfo cannot read back is refused now
+        return legacy_name
+    if hasattr(tz, "zone") and (offset := tz.utcoffset(None)) is not None:
+        return _offset_name(offset)  # pytz.FixedOffset
     raise SerializationError(
         f"Time zone {tz!r} cannot be stored; use a zoneinfo.ZoneInfo name such as 'Europe/Paris'."
     )
+
+
+def _offset_name(offset: timedelta) -> str:
+    sign = "-" if offset < timedelta(0) else "+"
+    minutes = abs(int(offset.total_seconds())) // 60
+    return f"UTC{sign}{minutes // 60:02d}:{minutes % 60:02d}"
 
 
 def zone_from_json(name: Any) -> tzinfo:

@@ -1,0 +1,98 @@
+"""A job object and its row: the column values of a job, and what an object last matched.
+
+Nothing here is pickled: a job's function is stored by a reference that must import back
+to the same callable, its trigger and arguments as JSON.
+"""
+
+from __future__ import annotations
+
+import weakref
+from datetime import datetime
+from typing import Any
+
+from apscheduler.job import Job as APJob
+from apscheduler.jobstores.base import TransientJobError
+from apscheduler.util import ref_to_obj
+
+from django_clockwork.serialization import (
+    SerializationError,
+    check_json_arguments,
+    trigger_to_json,
+)
+
+
+class SyncedRunTimes:
+    """The ``next_run_time`` each job object carried when it last matched its row.
+
+    Objects are remembered when the store adds, loads or writes them. ``update_job`` writes a
+    job's ``next_run_time`` only if the writer changed it since then, so that a copy read
+    before a claim advanced the row never restores the old time. Keyed by identity and held
+    weakly: APScheduler's ``Job`` compares by id and cannot be hashed, and the store must not
+    keep the scheduler's job objects alive.
+    """
+
+    def __init__(self) -> None:
+        self._times: dict[int, tuple[weakref.ref[APJob], datetime | None]] = {}
+
+    def remember(self, job: APJob) -> None:
+        key = id(job)
+
+        def forget(ref: weakref.ref[APJob]) -> None:
+            entry = self._times.get(key)
+            if entry is not None and entry[0] is ref:
+                self._times.pop(key, None)
+
+        self._times[key] = (weakref.ref(job, forget), job.next_run_time)
+
+    def changed(self, job: APJob) -> bool | None:
+        """Whether the job's ``next_run_time`` changed since it was remembered; None for an
+        object this store never saw."""
+        now_carried = job.next_run_time
+        entry = self._times.get(id(job))
+        if entry is None or entry[0]() is not job:
+            return None
+        return bool(now_carried != entry[1])
+
+
+def check_reference(job: APJob) -> None:
+    """Refuse a job whose ``func_ref`` does not import back to its callable.
+
+    APScheduler names a bound method by its class (``"mod:Class.method"``), which imports
+    back to the plain function: the instance would be lost. A reference to a method of a
+    module-level instance (``"mod:instance.method"``) imports back to an equal bound method
+    and is accepted.
+    """
+    try:
+        same = ref_to_obj(job.func_ref) == job.func
+    except (LookupError, ValueError):
+        same = False
+    if not same:
+        raise SerializationError(
+            f"Job {job.id!r}: {job.func_ref!r} does not import back to the callable given "
+            f"({job.func!r}): a bound method of an instance, or a callable instance, cannot be "
+            "stored as JSON. Use a module-level function, a staticmethod or a classmethod, or "
+            "name a method of a module-level instance as 'module:instance.method'."
+        )
+
+
+def row_fields(job: APJob) -> dict[str, Any]:
+    """The column values for an APScheduler job; refuses anything that is not plain JSON."""
+    if not job.func_ref:
+        raise TransientJobError(job.id)
+    check_reference(job)
+    try:
+        check_json_arguments(job.args, job.kwargs)
+    except SerializationError as exc:
+        raise SerializationError(f"Job {job.id!r}: {exc}") from None
+    return {
+        "name": job.name,
+        "func": job.func_ref,
+        "trigger": trigger_to_json(job.trigger),
+        "args": list(job.args),
+        "kwargs": dict(job.kwargs),
+        "executor": job.executor,
+        "misfire_grace_time": job.misfire_grace_time,
+        "coalesce": job.coalesce,
+        "max_instances": job.max_instances,
+        "next_run_time": job.next_run_time,
+    }
