@@ -16,7 +16,8 @@ Django's database errors.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -306,23 +307,27 @@ def _trigger_of(row: Job) -> Any:
         ) from exc
 
 
-def _new_job(state: dict[str, Any]) -> APJob:
-    """An APScheduler job from ``state``, validated by APScheduler's own rules."""
+@contextmanager
+def _refused_as_invalid(job_id: Any) -> Iterator[None]:
+    """APScheduler's own refusals (``TypeError``, ``ValueError``, ``LookupError``) as
+    ``InvalidJobError``; ``SerializationError`` stays what it is."""
     try:
-        return aps.new_job(zone_from_json(get_conf().timezone), **state)
+        yield
     except SerializationError:
         raise
     except (TypeError, ValueError, LookupError) as exc:
-        raise InvalidJobError(f"Job {state.get('id')!r}: {exc}") from exc
+        raise InvalidJobError(f"Job {job_id!r}: {exc}") from exc
+
+
+def _new_job(state: dict[str, Any]) -> APJob:
+    """An APScheduler job from ``state``, validated by APScheduler's own rules."""
+    with _refused_as_invalid(state.get("id")):
+        return aps.new_job(zone_from_json(get_conf().timezone), **state)
 
 
 def _fields(job: APJob) -> dict[str, Any]:
-    try:
+    with _refused_as_invalid(job.id):
         return row_fields(job)
-    except SerializationError:
-        raise
-    except (TypeError, ValueError, LookupError) as exc:
-        raise InvalidJobError(f"Job {job.id!r}: {exc}") from exc
 
 
 def _given(value: Any, default: Any) -> Any:
