@@ -56,26 +56,33 @@ def upstream_tests_dir() -> Path:
     return target
 
 
-def cached_sdist() -> Path | None:
+def cached_sdist(directory: Path = CACHE) -> Path | None:
     wanted = f"apscheduler-{VERSION}.tar.gz"
-    found = [path for path in CACHE.glob("*.tar.gz") if path.name.lower() == wanted]
+    found = [path for path in directory.glob("*.tar.gz") if path.name.lower() == wanted]
     return found[0] if found else None
 
 
 def fetch_sdist() -> Path:
-    """The release's sdist from the cache, else downloaded from PyPI into it."""
+    """The release's sdist from the cache, else downloaded from PyPI into it.
+
+    pip downloads into a private directory and the file is then moved into the cache, so
+    test runs started side by side never read a half-written archive.
+    """
     if (sdist := cached_sdist()) is not None:
         return sdist
     CACHE.mkdir(parents=True, exist_ok=True)
-    command = [
-        *(sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:"),
-        *(f"APScheduler=={VERSION}", "-d", str(CACHE)),
-    ]
-    try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=600)
-        output = result.stdout + result.stderr
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        output = str(exc)
+    with tempfile.TemporaryDirectory(dir=CACHE) as private:
+        command = [
+            *(sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:"),
+            *(f"APScheduler=={VERSION}", "-d", private),
+        ]
+        try:
+            result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+            output = result.stdout + result.stderr
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            output = str(exc)
+        if (downloaded := cached_sdist(Path(private))) is not None:
+            os.replace(downloaded, CACHE / downloaded.name)
     if (sdist := cached_sdist()) is None:
         raise UpstreamSuiteUnavailable(
             f"Could not download the APScheduler {VERSION} sdist, whose job-store tests this "
