@@ -116,7 +116,6 @@ class Claimer:
             mine = tuple(t for t in plan.run_times if (plan.row.id, t) in owned)
             refused = tuple(t for t in plan.run_times if (plan.row.id, t) in skipped)
             plan.job._clockwork_claim = Claim(self.database, mine, refused)
-            plan.job._clockwork_version = plan.row.version + 1
             jobs.append(plan.job)
         return jobs
 

@@ -45,9 +45,9 @@ BROKEN_RECHECK_SECONDS = 60.0
 
 
 class StoredJob(APJob):  # type: ignore[misc]
-    """An APScheduler job loaded from the table; remembers the row version it was read at."""
+    """An APScheduler job loaded from the table; carries the claim that handed it out."""
 
-    __slots__ = ("_clockwork_claim", "_clockwork_version")
+    __slots__ = ("_clockwork_claim",)
 
 
 class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
@@ -230,8 +230,6 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
                     rows.create(id=job.id, source=self.source, **fields)
             except IntegrityError:
                 raise ConflictingIdError(job.id) from None
-        if isinstance(job, StoredJob):
-            job._clockwork_version = 1
         self._synced.remember(job)
 
     @retry_on_disconnect
@@ -255,8 +253,6 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
                 **values, version=F("version") + 1, load_error="", updated_at=timezone.now()
             )
             if updated:
-                if isinstance(job, StoredJob):
-                    job._clockwork_version = current["version"] + 1
                 self._synced.remember(job)
                 return
         raise ClaimConflictError(f"Job {job.id!r} kept changing while it was being updated")
@@ -325,7 +321,6 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
         )
         if not callable(job.func):
             raise TypeError(f"{row.func!r} is not callable")
-        job._clockwork_version = row.version
         job._clockwork_claim = None
         self._synced.remember(job)
         return job
