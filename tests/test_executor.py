@@ -194,3 +194,19 @@ def test_max_instances_event_reaches_listeners() -> None:
         gc.collect()  # close the finished scheduler thread's connection before teardown
     assert events
     assert JobExecution.objects.filter(job_id="slow", status="skipped").exists()
+
+
+def test_an_error_before_the_job_starts_is_recorded_failed(store, executor, make_job) -> None:  # type: ignore[no-untyped-def]
+    """A hand-edited misfire_grace_time of 10**14 overflows timedelta before the job starts: the
+    run must end ``failed`` with the error, not stay ``scheduled`` (which would count towards
+    max_instances for ever)."""
+    events = []
+    executor._scheduler.add_listener(events.append, EVENT_JOB_ERROR)
+    job = run_now(store, executor, make_job, func="tests.jobs:noop", misfire_grace_time=10**14)
+    assert executor.wait(5)
+    execution = JobExecution.objects.get()
+    assert execution.status == ExecutionStatus.FAILED
+    assert execution.exception.startswith("Could not run the job: OverflowError")
+    assert "OverflowError" in execution.traceback
+    assert [event.job_id for event in events] == [job.id]
+    assert executor.running == 0

@@ -168,8 +168,13 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
         raise NotImplementedError("submit_job is overridden")
 
     def _run_all(self, job: Any, run_times: list[datetime], ledger: Ledger) -> None:
+        events = []
         try:
-            events = [self._run_one(job, run_time, ledger) for run_time in run_times]
+            for run_time in run_times:
+                try:
+                    events.append(self._run_one(job, run_time, ledger))
+                except Exception as exc:  # before or around the job, never from it
+                    events.append(self._could_not_run(job, run_time, ledger, exc))
         except BaseException as exc:  # never lose the instance count
             aps.report_error(self, job.id, exc)
         else:
@@ -179,6 +184,22 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
             close_old_connections()  # honours CONN_MAX_AGE, like the end of a request
             if self.on_slot_freed is not None:
                 self.on_slot_freed()
+
+    def _could_not_run(
+        self, job: Any, run_time: datetime, ledger: Ledger, exc: Exception
+    ) -> JobExecutionEvent:
+        """Record a run that failed outside the job's function (a bad option, a broken
+        database answer): ``failed`` with the error, never left ``scheduled``."""
+        logger.exception('Job "%s" could not be run', format_job(job))
+        ledger.failed(
+            job.id,
+            run_time,
+            exception=f"Could not run the job: {type(exc).__name__}: {exc}",
+            traceback="".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+        )
+        return JobExecutionEvent(
+            EVENT_JOB_ERROR, job.id, aps.jobstore_alias(job), run_time, exception=exc
+        )
 
     def _run_one(self, job: Any, run_time: datetime, ledger: Ledger) -> JobExecutionEvent:
         alias = aps.jobstore_alias(job)
