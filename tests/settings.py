@@ -81,6 +81,9 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django_clockwork",
+    # The test jobs (tests.jobs, the upstream suite's tests.test_jobstores...) live in an
+    # installed app of this test project: jobs may run them under the default rule.
+    "tests",
 ]
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -45,7 +45,7 @@ def test_invalid_crontab_text() -> None:
 def test_function_reference_that_does_not_import() -> None:
     with pytest.raises(InvalidJobError, match="could not import module"):
         api.add_job("tests.no_such_module:noop", "interval", seconds=5, id="bad")
-    with pytest.raises(InvalidJobError, match="error looking up object"):
+    with pytest.raises(InvalidJobError, match="has no 'no_such_function'"):
         api.add_job("tests.jobs:no_such_function", "interval", seconds=5, id="bad")
     assert not Job.objects.exists()
 

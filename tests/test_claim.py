@@ -181,7 +181,7 @@ def test_next_run_time_never_raises(scheduler, caplog) -> None:  # type: ignore[
     ("change", "error"),
     [
         ({"func": "tests.moved_away:noop"}, "could not import module"),
-        ({"func": "not a reference"}, "ValueError"),
+        ({"func": "not a reference"}, "is not a reference of the form 'package.module:qualname'"),
         ({"trigger": {"type": "cron", "minute": "99"}}, "SerializationError"),
         ({"trigger": {"type": "fortnightly"}}, "unknown trigger type"),
         ({"args": "not-a-list"}, "args must be a JSON list"),

@@ -27,7 +27,7 @@ from apscheduler.jobstores.base import ConflictingIdError
 from django.db.models import F
 from django.utils import timezone
 
-from django_clockwork import aps, inputs
+from django_clockwork import allowed, aps, inputs
 from django_clockwork.conf import get_conf
 from django_clockwork.exceptions import (
     ConcurrentChangeError,
@@ -310,17 +310,22 @@ def _trigger_of(row: Job) -> Any:
 @contextmanager
 def _refused_as_invalid(job_id: Any) -> Iterator[None]:
     """APScheduler's own refusals (``TypeError``, ``ValueError``, ``LookupError``) as
-    ``InvalidJobError``; ``SerializationError`` stays what it is."""
+    ``InvalidJobError``; ``SerializationError`` and our own refusals stay what they are."""
     try:
         yield
-    except SerializationError:
+    except (SerializationError, InvalidJobError):
         raise
     except (TypeError, ValueError, LookupError) as exc:
         raise InvalidJobError(f"Job {job_id!r}: {exc}") from exc
 
 
 def _new_job(state: dict[str, Any]) -> APJob:
-    """An APScheduler job from ``state``, validated by APScheduler's own rules."""
+    """An APScheduler job from ``state``, validated by APScheduler's own rules.
+
+    A stored reference is checked before APScheduler imports it (a row edited by hand).
+    """
+    if isinstance(state.get("func"), str):
+        allowed.check_text(state["func"])
     with _refused_as_invalid(state.get("id")):
         return aps.new_job(zone_from_json(get_conf().timezone), **state)
 

@@ -20,7 +20,21 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     if problems:
         # The routing check needs valid settings: ClockworkRouter reads them.
         return [checks.Error(problem.msg, hint=problem.hint, id=problem.id) for problem in problems]
-    return check_routing()
+    return check_routing() + check_allowed_functions()
+
+
+def check_allowed_functions() -> list[checks.CheckMessage]:
+    if "*" not in conf.get_conf().allowed_functions:
+        return []
+    return [
+        checks.Warning(
+            "CLOCKWORK['ALLOWED_FUNCTIONS'] contains '*': a job row may make every scheduler "
+            "import and call any public callable (os.system, subprocess.run...).",
+            hint="List the modules or 'module:qualname' references your jobs need instead; "
+            "the callables of your project's installed apps are allowed without listing.",
+            id="clockwork.W030",
+        )
+    ]
 
 
 def check_routing() -> list[checks.CheckMessage]:

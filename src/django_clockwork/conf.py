@@ -36,6 +36,7 @@ DEFAULTS: dict[str, Any] = {
     "HEARTBEAT_INTERVAL": 2.0,
     "NODE_TIMEOUT": 10.0,
     "NODE_RETENTION": 86400.0,
+    "ALLOWED_FUNCTIONS": [],
 }
 
 JOB_DEFAULT_KEYS = frozenset(DEFAULTS["JOB_DEFAULTS"])
@@ -64,6 +65,9 @@ class Conf:
     heartbeat_interval: float = 2.0
     node_timeout: float = 10.0
     node_retention: float = 86400.0
+    #: Module prefixes and exact ``"module:qualname"`` references jobs may run besides the
+    #: project's installed apps; ``"*"`` allows every module.
+    allowed_functions: tuple[str, ...] = ()
 
     def listener_callables(self) -> list[Callable[..., Any]]:
         return [import_string(path) for path in self.listeners]
@@ -110,6 +114,10 @@ _VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "HEARTBEAT_INTERVAL": (_positive_number, "a number of seconds > 0"),
     "NODE_TIMEOUT": (_positive_number, "a number of seconds > 0"),
     "NODE_RETENTION": (_positive_number, "a number of seconds > 0"),
+    "ALLOWED_FUNCTIONS": (
+        lambda v: isinstance(v, (list, tuple)) and all(isinstance(p, str) for p in v),
+        "a list of module prefixes or 'module:qualname' references (str)",
+    ),
 }
 
 
@@ -121,7 +129,7 @@ def find_problems(raw: Any = None) -> list[Problem]:
     """Every problem with ``raw`` (default: ``settings.CLOCKWORK``), all in one round.
 
     A key whose value has the wrong type gets its E003 and nothing more; every key
-    whose type is right is checked for meaning (E004, E006-E009) whatever the others hold.
+    whose type is right is checked for meaning (E004, E006-E009, E030) whatever the others hold.
     """
     raw = _raw() if raw is None else raw
     if not isinstance(raw, Mapping):
@@ -211,7 +219,25 @@ def _semantic_problems(values: Mapping[str, Any]) -> list[Problem]:
         )
     problems += _job_default_problems(values["JOB_DEFAULTS"])
     problems += [p for path in values["LISTENERS"] if (p := _listener_problem(path))]
+    problems += [p for entry in values["ALLOWED_FUNCTIONS"] if (p := _allowed_problem(entry))]
     return problems
+
+
+def _allowed_problem(entry: str) -> Problem | None:
+    """E030 for an ``ALLOWED_FUNCTIONS`` entry that is not ``*``, a module or a reference."""
+    if entry == "*":
+        return None
+    module, colon, qualname = entry.partition(":")
+    names = module.split(".") + (qualname.split(".") if colon else [])
+    if all(name.isidentifier() and not name.startswith("_") for name in names):
+        return None
+    return Problem(
+        "clockwork.E030",
+        f"CLOCKWORK['ALLOWED_FUNCTIONS'] entry {entry!r} is not a module path or a "
+        "'module:qualname' reference of public names.",
+        "Write a module prefix ('myapp.tasks'), a reference ('myapp.tasks:send_report') or "
+        "'*'; names starting with '_' are never allowed.",
+    )
 
 
 def _listener_problem(path: str) -> Problem | None:
@@ -296,6 +322,7 @@ def get_conf() -> Conf:
         heartbeat_interval=float(merged["HEARTBEAT_INTERVAL"]),
         node_timeout=float(merged["NODE_TIMEOUT"]),
         node_retention=float(merged["NODE_RETENTION"]),
+        allowed_functions=tuple(merged["ALLOWED_FUNCTIONS"]),
     )
 
 

@@ -44,3 +44,7 @@ class InvalidJobError(ClockworkError, ValueError):
 
 class ConcurrentChangeError(ClockworkError):
     """The job kept changing under this call (other writers); nothing was written. Retry."""
+
+
+class FunctionNotAllowedError(InvalidJobError):
+    """The function reference is not one jobs may run (see ``CLOCKWORK['ALLOWED_FUNCTIONS']``)."""

@@ -12,7 +12,8 @@ from typing import Any
 
 from apscheduler.util import obj_to_ref, ref_to_obj
 
-from django_clockwork.exceptions import InvalidJobError
+from django_clockwork import allowed
+from django_clockwork.exceptions import FunctionNotAllowedError, InvalidJobError
 from django_clockwork.models import Job
 
 _ID_MAX = Job._meta.get_field("id").max_length or 191
@@ -41,6 +42,8 @@ def func_ref(func: Any) -> str:
         raise InvalidJobError(f"func must be a callable or a 'module:function' text, not {func!r}.")
     try:
         ref = text_ref(obj_to_ref(func))
+    except FunctionNotAllowedError:
+        raise
     except (ValueError, InvalidJobError) as exc:
         ref, reason = "", str(exc)
     else:
@@ -55,6 +58,7 @@ def func_ref(func: Any) -> str:
 
 
 def text_ref(ref: str) -> str:
+    """``ref`` as ``"module:qualname"``, allowed (see ``allowed``) and naming a callable."""
     if ":" not in ref:
         module, _, name = ref.rpartition(".")
         if not module:
@@ -63,16 +67,14 @@ def text_ref(ref: str) -> str:
             )
         ref = f"{module}:{name}"
     try:
-        target = ref_to_obj(ref)
-    except (LookupError, ValueError, ImportError) as exc:
+        allowed.resolve(ref)  # checks the text before it imports anything
+    except TypeError as exc:
+        raise InvalidJobError(f"Function reference {exc}.") from None
+    except LookupError as exc:
         raise InvalidJobError(
             f"Function reference {ref!r} does not import: {exc}. Expected "
             "'package.module:function' naming a module-level callable."
         ) from None
-    if not callable(target):
-        raise InvalidJobError(
-            f"Function reference {ref!r} names {target!r}, which is not callable."
-        )
     return ref
 
 

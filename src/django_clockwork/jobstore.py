@@ -26,7 +26,7 @@ from django.db import IntegrityError, InterfaceError, OperationalError, transact
 from django.db.models import F
 from django.utils import timezone
 
-from django_clockwork import aps
+from django_clockwork import allowed, aps
 from django_clockwork.claim import ClaimConflictError, Claimer
 from django_clockwork.conf import get_conf
 from django_clockwork.ledger import Ledger
@@ -299,6 +299,7 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
         return job
 
     def _restore(self, row: Job) -> StoredJob:
+        allowed.resolve(row.func)  # checks the reference before anything is imported
         if not isinstance(row.args, list) or not isinstance(row.kwargs, dict):
             raise SerializationError("args must be a JSON list and kwargs a JSON object")
         job: StoredJob = aps.restore_job(

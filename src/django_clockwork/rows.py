@@ -12,8 +12,8 @@ from typing import Any
 
 from apscheduler.job import Job as APJob
 from apscheduler.jobstores.base import TransientJobError
-from apscheduler.util import ref_to_obj
 
+from django_clockwork import allowed
 from django_clockwork.serialization import (
     SerializationError,
     check_json_arguments,
@@ -55,7 +55,8 @@ class SyncedRunTimes:
 
 
 def check_reference(job: APJob) -> None:
-    """Refuse a job whose ``func_ref`` does not import back to its callable.
+    """Refuse a job whose ``func_ref`` is not allowed (``FunctionNotAllowedError``, see
+    ``allowed``) or does not import back to its callable.
 
     APScheduler names a bound method by its class (``"mod:Class.method"``), which imports
     back to the plain function: the instance would be lost. A reference to a method of a
@@ -63,8 +64,8 @@ def check_reference(job: APJob) -> None:
     and is accepted.
     """
     try:
-        same = ref_to_obj(job.func_ref) == job.func
-    except (LookupError, ValueError):
+        same = allowed.resolve(job.func_ref) == job.func
+    except (LookupError, TypeError):
         same = False
     if not same:
         raise SerializationError(
