@@ -70,3 +70,7 @@ def log_lines(message: str) -> None:
     logger = logging.getLogger(__name__)
     logger.info("info: %s", message)
     logger.debug("debug: %s", message)
+
+
+def raise_message(message: str) -> None:
+    raise ValueError(message)

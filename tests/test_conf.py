@@ -154,3 +154,33 @@ def test_listener_paths_are_resolved() -> None:
 def test_runscheduler_rejects_bad_shutdown_timeout(value: str) -> None:
     with pytest.raises(CommandError, match="shutdown-timeout"):
         call_command("runscheduler", "--shutdown-timeout", value)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ({"POLL_INTERVAL": 1e-6}, ["clockwork.E040"]),
+        ({"POLL_INTERVAL": 0.05}, []),
+        ({"MAX_WORKERS": 10**6}, ["clockwork.E041"]),
+        ({"MAX_WORKERS": 256}, []),
+        ({"CLAIM_BATCH_SIZE": 10**6}, ["clockwork.E042"]),
+        ({"CLAIM_BATCH_SIZE": 10_000}, []),
+        ({"HEARTBEAT_INTERVAL": 0.001, "NODE_TIMEOUT": 1}, ["clockwork.E043"]),
+        ({"HEARTBEAT_INTERVAL": 0.1, "NODE_TIMEOUT": 0.5}, ["clockwork.E044"]),
+        ({"HEARTBEAT_INTERVAL": 0.1, "NODE_TIMEOUT": 1}, []),
+        ({"RETRY_INTERVAL": 0.001}, ["clockwork.E045"]),
+    ],
+)
+def test_numbers_are_bounded(value: object, expected: list[str]) -> None:
+    assert ids(CLOCKWORK=value) == expected
+
+
+def test_a_bound_says_the_limit_why_and_the_default() -> None:
+    with override_settings(CLOCKWORK={"MAX_WORKERS": 1000}):
+        (message,) = check_settings()
+    assert message.msg == "CLOCKWORK['MAX_WORKERS'] is 1000; it must be at most 256."
+    assert message.hint is not None
+    assert message.hint.startswith("Each worker thread holds a database connection")
+    assert message.hint.endswith("Use a value at most 256, or remove the key for the default (10).")
+    with override_settings(CLOCKWORK={"POLL_INTERVAL": 1e-6}), pytest.raises(ImproperlyConfigured):
+        get_conf()

@@ -11,7 +11,7 @@ import pytest
 from apscheduler.triggers.interval import IntervalTrigger
 from django.test import override_settings
 
-from django_clockwork.logtext import ZoneFormatter, format_job, format_time, format_times
+from django_clockwork.logtext import ZoneFormatter, format_job, format_time, format_times, user
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -99,3 +99,40 @@ def test_formatter_stamps_lines_in_the_scheduler_zone() -> None:
         assert formatter.format(record) == "2026-10-25 01:30:05,250 UTC hello"
     with override_settings(CLOCKWORK={}, TIME_ZONE="Europe/Berlin"):
         assert ZoneFormatter("%(asctime)s", datefmt="%H:%M %z").format(record) == "02:30 +0100"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("digest", "digest"),
+        ("a\nFAKE LINE", "a\\nFAKE LINE"),
+        ("cr\rtab\tnul\x00", "cr\\rtab\\tnul\\x00"),
+        ("\x1b[31mred", "\\x1b[31mred"),
+        ("line\u2028sep", "line\\u2028sep"),
+        ("C:\\dir 'q' \"d\" caf\u00e9", "C:\\dir 'q' \"d\" caf\u00e9"),
+        (ValueError("x\ny"), "x\\ny"),
+    ],
+)
+def test_user_text_escapes_what_would_break_the_line(text: object, expected: str) -> None:
+    assert user(text) == expected
+    assert len(user(text).splitlines()) <= 1
+
+
+def test_a_job_name_and_trigger_are_user_text() -> None:
+    job = SimpleNamespace(name="a\nFAKE", trigger="t\r", next_run_time=None)
+    assert format_job(job, BERLIN) == "a\\nFAKE (trigger: t\\r, next run at: paused)"
+
+
+def test_formatter_indents_every_line_of_a_traceback() -> None:
+    try:
+        raise ValueError("boom\n2026-10-25 02:30:05,250 CET ERROR forged")
+    except ValueError:
+        import sys
+
+        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "hi", None, sys.exc_info())
+    with override_settings(CLOCKWORK={"TIMEZONE": "UTC"}):
+        first, *rest = ZoneFormatter("%(asctime)s %(message)s").format(record).splitlines()
+    assert first.endswith(" hi")
+    assert rest[0] == "    Traceback (most recent call last):"
+    assert rest[-1] == "    2026-10-25 02:30:05,250 CET ERROR forged"
+    assert all(line.startswith("    ") for line in rest)

@@ -49,7 +49,7 @@ def listener_pids() -> list[int]:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT pid FROM pg_stat_activity WHERE query LIKE 'LISTEN clockwork_jobs%%' "
-            "AND pid <> pg_backend_pid()"
+            "AND pid <> pg_backend_pid() AND datname = current_database()"
         )
         return [pid for (pid,) in cursor.fetchall()]
 
@@ -103,3 +103,48 @@ def wakeups_trigger():  # type: ignore[no-untyped-def]
     from apscheduler.triggers.interval import IntervalTrigger
 
     return IntervalTrigger(minutes=1, start_date=utc(2030, 1, 1), timezone="UTC")
+
+
+def notify_function_config() -> list[str] | None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT proconfig FROM pg_proc WHERE proname = 'clockwork_notify_job_change'"
+        )
+        (config,) = cursor.fetchone()
+    return config  # type: ignore[no-any-return]
+
+
+@postgres_only
+def test_the_notify_function_has_a_fixed_search_path() -> None:
+    assert notify_function_config() == ["search_path=pg_catalog, pg_temp"]
+
+
+@postgres_only
+def test_the_search_path_migration_is_reversible() -> None:
+    from django.core.management import call_command
+
+    call_command("migrate", "django_clockwork", "0004", verbosity=0)
+    try:
+        assert notify_function_config() is None
+    finally:
+        call_command("migrate", "django_clockwork", verbosity=0)
+    assert notify_function_config() == ["search_path=pg_catalog, pg_temp"]
+
+
+@postgres_only
+def test_a_change_still_notifies_under_a_hostile_search_path(waker) -> None:  # type: ignore[no-untyped-def]
+    """A schema earlier in the writer's search path cannot shadow ``pg_notify``."""
+    _listener, scheduler = waker
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE SCHEMA IF NOT EXISTS clockwork_hostile")
+        cursor.execute(
+            "CREATE OR REPLACE FUNCTION clockwork_hostile.pg_notify(text, text) RETURNS void "
+            "AS $$ BEGIN RAISE EXCEPTION 'shadowed'; END $$ LANGUAGE plpgsql"
+        )
+        cursor.execute("SET search_path = clockwork_hostile, pg_catalog, public")
+        try:
+            api.add_job("tests.jobs:noop", "interval", seconds=30, id="hostile")
+            assert scheduler.wait() < 3
+        finally:
+            cursor.execute("RESET search_path")
+            cursor.execute("DROP SCHEMA clockwork_hostile CASCADE")

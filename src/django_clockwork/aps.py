@@ -22,6 +22,8 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from django.db import connections
 
+from django_clockwork.logtext import user
+
 logger = logging.getLogger(__name__)
 
 # -- jobs ---------------------------------------------------------------------------------------
@@ -110,6 +112,27 @@ def executor_names(scheduler: Any) -> frozenset[str] | None:
     return None if executors is None else frozenset(executors)
 
 
+#: The logger of APScheduler's scheduler (``BaseScheduler._configure``'s default ``_logger``).
+SCHEDULER_LOGGER = "apscheduler.scheduler"
+
+
+class EscapeUserText(logging.Filter):
+    """Escapes the arguments of APScheduler's log lines, which print job names and ids as
+    they are (``Removed job %s``): a line break in one must not forge a log line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                arg if isinstance(arg, (int, float)) else user(arg) for arg in record.args
+            )
+        return True
+
+
+def _escape_user_text(log: logging.Logger) -> None:
+    if not any(isinstance(existing, EscapeUserText) for existing in log.filters):
+        log.addFilter(EscapeUserText())
+
+
 class _GuardedLoop:
     """Keeps APScheduler's scheduling thread alive whatever a pass raises.
 
@@ -126,6 +149,7 @@ class _GuardedLoop:
         #: The :class:`~django_clockwork.runtime.Runtime` that owns this scheduler.
         self.runtime = runtime
         super().__init__(**options)
+        _escape_user_text(logging.getLogger(SCHEDULER_LOGGER))
 
     def _main_loop(self) -> None:
         try:

@@ -121,6 +121,43 @@ _VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
 }
 
 
+@dataclass(frozen=True)
+class Bound:
+    """A sane limit on a well-typed number: ``minimum`` or ``maximum``, and why."""
+
+    id: str
+    minimum: float | None = None
+    maximum: float | None = None
+    why: str = ""
+
+
+#: The system-check bounds of numeric settings (README: "System checks").
+BOUNDS: dict[str, Bound] = {
+    "POLL_INTERVAL": Bound("clockwork.E040", 0.05, None, "A shorter poll spins idle schedulers."),
+    "MAX_WORKERS": Bound(
+        "clockwork.E041",
+        None,
+        256,
+        "Each worker thread holds a database connection; run more "
+        "scheduler processes, or hand heavy work to a task queue.",
+    ),
+    "CLAIM_BATCH_SIZE": Bound(
+        "clockwork.E042",
+        None,
+        10_000,
+        "A claim locks its rows in one transaction; the next pass follows at once.",
+    ),
+    "HEARTBEAT_INTERVAL": Bound("clockwork.E043", 0.1, None, "Every heartbeat is a write."),
+    "NODE_TIMEOUT": Bound(
+        "clockwork.E044",
+        1.0,
+        None,
+        "A shorter timeout declares busy schedulers dead and abandons their runs.",
+    ),
+    "RETRY_INTERVAL": Bound("clockwork.E045", 0.1, None, "A shorter retry hammers a database."),
+}
+
+
 def _raw() -> Any:
     return getattr(settings, "CLOCKWORK", {})
 
@@ -129,7 +166,8 @@ def find_problems(raw: Any = None) -> list[Problem]:
     """Every problem with ``raw`` (default: ``settings.CLOCKWORK``), all in one round.
 
     A key whose value has the wrong type gets its E003 and nothing more; every key
-    whose type is right is checked for meaning (E004, E006-E009, E030) whatever the others hold.
+    whose type is right is checked for meaning (E004, E006-E009, E030, E040-E045) whatever
+    the others hold.
     """
     raw = _raw() if raw is None else raw
     if not isinstance(raw, Mapping):
@@ -217,6 +255,9 @@ def _semantic_problems(values: Mapping[str, Any]) -> list[Problem]:
                 "running jobs get marked abandoned. Raise NODE_TIMEOUT.",
             )
         )
+    problems += [
+        p for key, bound in BOUNDS.items() if (p := _bound_problem(key, values[key], bound))
+    ]
     problems += _job_default_problems(values["JOB_DEFAULTS"])
     problems += [p for path in values["LISTENERS"] if (p := _listener_problem(path))]
     problems += [p for entry in values["ALLOWED_FUNCTIONS"] if (p := _allowed_problem(entry))]
@@ -237,6 +278,20 @@ def _allowed_problem(entry: str) -> Problem | None:
         "'module:qualname' reference of public names.",
         "Write a module prefix ('myapp.tasks'), a reference ('myapp.tasks:send_report') or "
         "'*'; names starting with '_' are never allowed.",
+    )
+
+
+def _bound_problem(key: str, value: float, bound: Bound) -> Problem | None:
+    if bound.minimum is not None and value < bound.minimum:
+        limit = f"at least {bound.minimum:g}"
+    elif bound.maximum is not None and value > bound.maximum:
+        limit = f"at most {bound.maximum:g}"
+    else:
+        return None
+    return Problem(
+        bound.id,
+        f"CLOCKWORK[{key!r}] is {value!r}; it must be {limit}.",
+        f"{bound.why} Use a value {limit}, or remove the key for the default ({DEFAULTS[key]!r}).",
     )
 
 

@@ -36,7 +36,7 @@ from django_clockwork import aps
 from django_clockwork.claim import claimed_job
 from django_clockwork.conf import get_conf
 from django_clockwork.ledger import Ledger, NewRun
-from django_clockwork.logtext import format_job, format_time
+from django_clockwork.logtext import format_job, format_time, user
 
 logger = logging.getLogger(__name__)
 
@@ -230,11 +230,12 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
                 retval = asyncio.run(_finish(retval))
         except BaseException as exc:
             duration = time.perf_counter() - clock
-            logger.exception('Job "%s" raised an exception', format_job(job))
+            summary = f"{type(exc).__name__}: {exc}"
+            logger.exception('Job "%s" raised an exception: %s', format_job(job), user(summary))
             ledger.failed(
                 job.id,
                 run_time,
-                exception=f"{type(exc).__name__}: {exc}",
+                exception=summary,
                 traceback="".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
                 duration=duration,
             )

@@ -30,6 +30,7 @@ from django_clockwork import allowed, aps
 from django_clockwork.claim import ClaimConflictError, Claimer
 from django_clockwork.conf import get_conf
 from django_clockwork.ledger import Ledger
+from django_clockwork.logtext import user
 from django_clockwork.models import Job, JobSource
 from django_clockwork.reconnect import drop_broken_connection, retry_on_disconnect
 from django_clockwork.rows import SyncedRunTimes, row_fields
@@ -37,6 +38,7 @@ from django_clockwork.serialization import (
     SerializationError,
     trigger_from_json,
 )
+from django_clockwork.storedtext import LOAD_ERROR_MAX, head
 
 logger = logging.getLogger(__name__)
 
@@ -327,13 +329,20 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
         return job
 
     def _flag(self, row: Job, exc: BaseException) -> None:
-        message = f"{type(exc).__name__}: {exc}"
-        logger.error(
-            "Job %r cannot be loaded and is skipped until fixed (row kept): %s", row.id, message
+        """Record why ``row`` cannot be loaded (bounded); logged once, when the error changes."""
+        message = head(f"{type(exc).__name__}: {exc}", LOAD_ERROR_MAX)
+        if row.load_error == message:
+            return
+        flagged = (
+            Job.objects.using(self.database)
+            .filter(id=row.id, version=row.version, load_error=row.load_error)
+            .update(load_error=message)
         )
-        if row.load_error != message:
-            Job.objects.using(self.database).filter(id=row.id, version=row.version).update(
-                load_error=message
+        if flagged:
+            logger.error(
+                "Job %r cannot be loaded and is skipped until fixed (row kept): %s",
+                row.id,
+                user(message),
             )
 
     def _recheck_broken(self, now: datetime) -> None:

@@ -31,6 +31,7 @@ from django.db.models import Count, Q
 from django_clockwork.logtext import format_time
 from django_clockwork.models import ExecutionStatus, JobExecution, TriggerSource
 from django_clockwork.reconnect import drop_broken_connection
+from django_clockwork.storedtext import EXCEPTION_MAX, TRACEBACK_MAX, head, tail
 
 logger = logging.getLogger(__name__)
 
@@ -62,8 +63,6 @@ UNFINISHED = frozenset({S.SCHEDULED, S.RUNNING})
 
 #: Seconds between attempts of a durable write while the database is unreachable (~30 s).
 DURABLE_BACKOFF = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
-#: Longest text kept in ``exception``.
-EXCEPTION_MAX = 4000
 
 
 def now() -> datetime:
@@ -135,7 +134,7 @@ class Ledger:
             fields = {
                 "status": S.SKIPPED,
                 "finished_at": now(),
-                "exception": run.skipped_reason[:EXCEPTION_MAX],
+                "exception": run.skipped_reason,
             }
         return JobExecution(
             job_id=run.job_id,
@@ -144,7 +143,7 @@ class Ledger:
             scheduled_run_time=_utc(run.scheduled_run_time),
             trigger_source=run.trigger_source,
             node_id=self.node_id,
-            **fields,
+            **_bounded(fields),
         )
 
     def existing(self, keys: Collection[Key]) -> set[Key]:
@@ -179,7 +178,7 @@ class Ledger:
         traceback: str = "",
         duration: float | None = None,
     ) -> bool:
-        fields: dict[str, Any] = {"exception": exception[:EXCEPTION_MAX], "traceback": traceback}
+        fields: dict[str, Any] = {"exception": exception, "traceback": traceback}
         if duration is not None:
             fields["duration"] = duration
         return self._move(FAILED, job_id, [run_time], finished_at=now(), **fields) == 1
@@ -196,7 +195,7 @@ class Ledger:
     def abandoned(
         self, job_id: str, run_times: Collection[datetime], *, reason: str, durable: bool = True
     ) -> int:
-        fields = {"finished_at": now(), "exception": reason[:EXCEPTION_MAX]}
+        fields = {"finished_at": now(), "exception": reason}
         return self._move(ABANDONED, job_id, run_times, durable=durable, **fields)
 
     def abandon_node(self, node_id: str, reason: str) -> int:
@@ -204,7 +203,7 @@ class Ledger:
         return self._update(
             ABANDONED,
             Q(node_id=node_id),
-            {"finished_at": now(), "exception": reason[:EXCEPTION_MAX]},
+            {"finished_at": now(), "exception": reason},
         )
 
     def _move(
@@ -234,7 +233,7 @@ class Ledger:
         updated: int = (
             self._runs()
             .filter(where, status__in=transition.sources)
-            .update(status=transition.target, **fields)
+            .update(status=transition.target, **_bounded(fields))
         )
         return updated
 
@@ -315,6 +314,16 @@ def _persist(write: Any, transition: Transition, job_id: str, attempts: int) -> 
             )
             time.sleep(delay)
     return None  # pragma: no cover
+
+
+def _bounded(fields: dict[str, Any]) -> dict[str, Any]:
+    """``fields`` with ``exception`` and ``traceback`` cut to what the columns keep."""
+    bounded = dict(fields)
+    if "exception" in bounded:
+        bounded["exception"] = head(bounded["exception"], EXCEPTION_MAX)
+    if "traceback" in bounded:
+        bounded["traceback"] = tail(bounded["traceback"], TRACEBACK_MAX)
+    return bounded
 
 
 def _utc(value: datetime) -> datetime:

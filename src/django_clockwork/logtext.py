@@ -8,6 +8,11 @@ fall-back fold apart (``02:30:00 CEST``, then ``02:30:00 CET``); a zone without 
 abbreviation shows its offset (``-03``). The time stamp at the start of each line that
 ``runscheduler`` writes (:class:`ZoneFormatter`) follows the same zone, and ``runscheduler``
 names the zone when it starts.
+
+The rule for user text: job names, ids, function references, triggers, host names read back
+from the database and exception messages are data that anyone who can write a row chose.
+They are shown through :func:`user`, which escapes control characters (a line break shows
+as a backslash and ``n``), so that no such text can end a log line and forge the next one.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django_clockwork.conf import get_conf
 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S %Z"
+#: What starts every line of a traceback in ``runscheduler``'s output.
+TRACEBACK_INDENT = "    "
 
 
 class LoggedJob(Protocol):
@@ -65,19 +72,39 @@ def format_times(moments: Iterable[datetime | None], zone: tzinfo | None = None)
     return ", ".join(format_time(moment, zone) for moment in moments)
 
 
+def user(text: object) -> str:
+    """``str(text)`` safe for one log line: every character that is not printable (line
+    breaks, tabs, ANSI escapes, NUL, Unicode line separators) is escaped as ``repr`` escapes
+    it (``"a\\nb"`` gives ``a\\nb``). Printable text, backslashes included, is left as it is.
+    """
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+
+
 def format_job(job: LoggedJob, zone: tzinfo | None = None) -> str:
     """A job as APScheduler's ``str(job)`` shows it, with its next run time in ``zone``:
-    ``digest (trigger: interval[0:15:00], next run at: 2026-03-29 03:30:00 CEST)``."""
+    ``digest (trigger: interval[0:15:00], next run at: 2026-03-29 03:30:00 CEST)``.
+    The name and the trigger are user text (:func:`user`)."""
     when = "paused" if job.next_run_time is None else format_time(job.next_run_time, zone)
-    return f"{job.name} (trigger: {job.trigger}, next run at: {when})"
+    return f"{user(job.name)} (trigger: {user(job.trigger)}, next run at: {when})"
 
 
 class ZoneFormatter(logging.Formatter):
     """A ``logging.Formatter`` whose ``%(asctime)s`` is in the scheduler's zone:
-    ``2026-03-29 03:30:00,123 CEST``."""
+    ``2026-03-29 03:30:00,123 CEST``.
+
+    Every line of a traceback is indented (:data:`TRACEBACK_INDENT`), so that an exception
+    message with line breaks cannot start a line that reads like a record of its own.
+    """
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         moment = datetime.fromtimestamp(record.created, scheduler_zone())
         if datefmt:
             return moment.strftime(datefmt)
         return f"{moment:%Y-%m-%d %H:%M:%S},{int(record.msecs):03d} {moment:%Z}"
+
+    def formatException(self, ei: Any) -> str:
+        text = super().formatException(ei)
+        return "\n".join(TRACEBACK_INDENT + line for line in text.splitlines())

@@ -21,6 +21,7 @@ from django.db.models import Q
 from django_clockwork import __version__
 from django_clockwork.conf import get_conf
 from django_clockwork.ledger import Ledger
+from django_clockwork.logtext import user
 from django_clockwork.models import DatabaseNow, SchedulerNode, database_now_minus
 from django_clockwork.reconnect import drop_broken_connection, retry_on_disconnect
 
@@ -130,8 +131,8 @@ class Node:
                 count = self._ledger.abandon_node(node.id, _abandoned_reason(node))
             logger.warning(
                 "Scheduler node %s (%s pid %s) is dead; %d unfinished run(s) marked abandoned",
-                node.id,
-                node.hostname,
+                user(node.id),
+                user(node.hostname),
                 node.pid,
                 count,
             )
