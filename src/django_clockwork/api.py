@@ -217,8 +217,8 @@ def resume_job(job_id: str) -> ScheduledJob:
 
 
 def remove_job(job_id: str) -> None:
-    """Delete a job; its history stays in ``JobExecution``."""
-    deleted, _ = _rows().active().filter(id=job_id).delete()
+    """Delete a job, finished one-off jobs too; its history stays in ``JobExecution``."""
+    deleted, _ = _rows().filter(id=job_id).delete()
     if not deleted:
         raise JobNotFoundError(job_id)
 

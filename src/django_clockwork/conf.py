@@ -37,6 +37,10 @@ DEFAULTS: dict[str, Any] = {
     "NODE_TIMEOUT": 10.0,
     "NODE_RETENTION": 86400.0,
     "ALLOWED_FUNCTIONS": [],
+    "HISTORY_MAX_AGE": 2592000.0,
+    "HISTORY_MAX_PER_JOB": 10000,
+    "FINISHED_JOB_RETENTION": 604800.0,
+    "PRUNE_INTERVAL": 600.0,
 }
 
 JOB_DEFAULT_KEYS = frozenset(DEFAULTS["JOB_DEFAULTS"])
@@ -68,6 +72,10 @@ class Conf:
     #: Module prefixes and exact ``"module:qualname"`` references jobs may run besides the
     #: project's installed apps; ``"*"`` allows every module.
     allowed_functions: tuple[str, ...] = ()
+    history_max_age: float | None = 2592000.0
+    history_max_per_job: int | None = 10000
+    finished_job_retention: float | None = 604800.0
+    prune_interval: float = 600.0
 
     def listener_callables(self) -> list[Callable[..., Any]]:
         return [import_string(path) for path in self.listeners]
@@ -95,6 +103,10 @@ def _positive_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
+def _optional(valid: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda value: value is None or valid(value)
+
+
 _VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "DATABASE": (lambda v: isinstance(v, str) and bool(v), "a database alias (str)"),
     "POLL_INTERVAL": (_positive_number, "a number of seconds > 0"),
@@ -118,6 +130,10 @@ _VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
         lambda v: isinstance(v, (list, tuple)) and all(isinstance(p, str) for p in v),
         "a list of module prefixes or 'module:qualname' references (str)",
     ),
+    "HISTORY_MAX_AGE": (_optional(_positive_number), "a number of seconds > 0 or None"),
+    "HISTORY_MAX_PER_JOB": (_optional(_positive_int), "an integer > 0 or None"),
+    "FINISHED_JOB_RETENTION": (_optional(_positive_number), "a number of seconds > 0 or None"),
+    "PRUNE_INTERVAL": (_positive_number, "a number of seconds > 0"),
 }
 
 
@@ -378,7 +394,15 @@ def get_conf() -> Conf:
         node_timeout=float(merged["NODE_TIMEOUT"]),
         node_retention=float(merged["NODE_RETENTION"]),
         allowed_functions=tuple(merged["ALLOWED_FUNCTIONS"]),
+        history_max_age=_optional_float(merged["HISTORY_MAX_AGE"]),
+        history_max_per_job=merged["HISTORY_MAX_PER_JOB"],
+        finished_job_retention=_optional_float(merged["FINISHED_JOB_RETENTION"]),
+        prune_interval=float(merged["PRUNE_INTERVAL"]),
     )
+
+
+def _optional_float(value: float | None) -> float | None:
+    return None if value is None else float(value)
 
 
 @receiver(setting_changed)

@@ -12,7 +12,8 @@ transitions, each one conditional write that names the states it may leave::
     enqueued               scheduled            -> enqueued
     abandoned              scheduled | running  -> abandoned
 
-A finished run never moves again. A transition asked of a run in another state changes
+A finished run never moves again, and only finished runs are ever deleted (history
+pruning, ``retention``). A transition asked of a run in another state changes
 nothing: it is refused and logged (with the state the run was in), and the caller is told.
 """
 
@@ -60,6 +61,8 @@ TRANSITIONS = {
 }
 #: States a run is still owed an outcome in.
 UNFINISHED = frozenset({S.SCHEDULED, S.RUNNING})
+#: States a run never leaves: the only runs history pruning may delete.
+FINISHED = frozenset(t.target for t in TRANSITIONS.values()) - UNFINISHED
 
 #: Seconds between attempts of a durable write while the database is unreachable (~30 s).
 DURABLE_BACKOFF = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
@@ -259,6 +262,17 @@ class Ledger:
                 transition.name,
                 "/".join(sorted(transition.sources)),
             )
+
+    # -- pruning ----------------------------------------------------------------------------
+
+    def finished_runs(self) -> Any:
+        """Runs in a state they never leave: what history pruning may delete."""
+        return self._runs().filter(status__in=FINISHED)
+
+    def delete_finished(self, ids: Collection[int]) -> int:
+        """Delete these runs (one statement; the caller bounds ``ids``), unfinished ones never."""
+        deleted: int = self.finished_runs().filter(id__in=ids).delete()[0]
+        return deleted
 
     # -- reads ----------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""The three tables: jobs, the run ledger and (later) scheduler nodes.
+"""The tables: jobs, the run ledger, scheduler nodes and fleet-wide leases.
 
 A job row is readable and editable: nothing in it is pickled. ``JobExecution``
 has no foreign key to ``Job`` so that history outlives the job.
@@ -23,6 +23,10 @@ class JobQuerySet(models.QuerySet["Job"]):
     def active(self) -> JobQuerySet:
         """Jobs APScheduler can see: not finished (broken ones included)."""
         return self.filter(finished_at__isnull=True)
+
+    def finished_before(self, when: object) -> JobQuerySet:
+        """Jobs whose trigger had no further fire time before ``when``."""
+        return self.filter(finished_at__lt=when)
 
     def loadable(self) -> JobQuerySet:
         return self.active().filter(load_error="")
@@ -213,12 +217,30 @@ class SchedulerNode(models.Model):
         return f"{self.hostname}:{self.pid} ({self.id[:8]})"
 
 
+class Lease(models.Model):
+    """A fleet-wide turn: whoever moves ``free_at`` forward first holds it until then.
+
+    Taken with one conditional UPDATE on the database clock, so one node in the fleet
+    does the work of an interval (history pruning) however many schedulers run.
+    """
+
+    name = models.CharField(primary_key=True, max_length=64)
+    holder = models.CharField(max_length=32, blank=True, help_text="Node that took it last.")
+    free_at = models.DateTimeField(help_text="By the database clock; free from this time on.")
+
+    objects: models.Manager[Lease] = models.Manager()
+
+    def __str__(self) -> str:
+        return f"{self.name} (free at {self.free_at:%Y-%m-%d %H:%M:%S})"
+
+
 __all__ = [
     "DatabaseNow",
     "ExecutionStatus",
     "Job",
     "JobExecution",
     "JobSource",
+    "Lease",
     "SchedulerNode",
     "TriggerSource",
 ]

@@ -4,7 +4,9 @@ Each scheduler registers a ``SchedulerNode`` and heartbeats every
 ``HEARTBEAT_INTERVAL``. A node silent for longer than ``NODE_TIMEOUT`` is dead:
 the first live node to notice declares it dead (a conditional UPDATE, so only
 once) and marks its unfinished runs ``abandoned``. Stopped and dead nodes are
-deleted after ``NODE_RETENTION``; their history keeps the node id.
+deleted after ``NODE_RETENTION``; their history keeps the node id. When it is this
+node's turn in the fleet (once per ``PRUNE_INTERVAL``), it prunes history in a thread
+of its own, so that a long prune never delays a heartbeat.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import socket
 import threading
 import uuid
 
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections, connections, transaction
 from django.db.models import Q
 
 from django_clockwork import __version__
@@ -24,6 +26,7 @@ from django_clockwork.ledger import Ledger
 from django_clockwork.logtext import user
 from django_clockwork.models import DatabaseNow, SchedulerNode, database_now_minus
 from django_clockwork.reconnect import drop_broken_connection, retry_on_disconnect
+from django_clockwork.retention import TURN_BUDGET, Policy, Pruner
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +47,8 @@ class Node:
         self._thread: threading.Thread | None = None
         self._registered = False
         self._ledger = Ledger(self.database, self.id)
+        self._pruner = Pruner(self.database, Policy.from_conf(conf))
+        self._pruning: threading.Thread | None = None
 
     def __repr__(self) -> str:
         return f"<Node {self.hostname}:{self.pid} {self.id[:8]}>"
@@ -60,6 +65,8 @@ class Node:
         self._stopping.set()
         if self._thread is not None:
             self._thread.join(self.interval + 5)
+        if self._pruning is not None:  # read after the heartbeat thread, which starts it
+            self._pruning.join(self.interval + 5)
         try:
             drop_broken_connection(self.database)
             SchedulerNode.objects.using(self.database).filter(id=self.id).update(
@@ -79,6 +86,11 @@ class Node:
                 logger.exception(
                     "Heartbeat of node %s failed; retrying in %ss", self.id, self.interval
                 )
+                continue
+            try:
+                self.prune()
+            except Exception:
+                logger.exception("Could not ask whether node %s should prune history", self.id)
         close_old_connections()
 
     @retry_on_disconnect
@@ -115,6 +127,29 @@ class Node:
         if not revived:  # deleted after its retention
             self._registered = False
             self.beat()
+
+    def prune(self) -> threading.Thread | None:
+        """If it is this node's turn in the fleet, prune history in a thread of its own
+        (heartbeats go on meanwhile) and return it; None if it is not (or still pruning)."""
+        if self._pruning is not None and self._pruning.is_alive():
+            return None
+        if not self._pruner.take_turn(self.id):
+            return None
+        self._pruning = threading.Thread(target=self._prune, name="clockwork-prune", daemon=True)
+        self._pruning.start()
+        return self._pruning
+
+    def _prune(self) -> None:
+        try:
+            self._pruner.prune_turn(self.id, budget=TURN_BUDGET, stop=self._stopping)
+        except Exception:
+            logger.exception(
+                "History pruning on node %s failed; the fleet tries again in %ss",
+                self.id,
+                self._pruner.policy.interval,
+            )
+        finally:
+            connections.close_all()  # this thread's connections only
 
     @retry_on_disconnect
     def reap(self) -> int:
