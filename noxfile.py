@@ -28,6 +28,8 @@ nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_venv = "yes"
 nox.options.error_on_missing_interpreters = True
 nox.options.download_python = "never"
+# uv trusts the platform's certificates, as pip and curl do (a proxy's own CA, for example).
+os.environ.setdefault("UV_SYSTEM_CERTS", "1")
 
 DATABASES = ("sqlite", "postgres", "mariadb")
 # The package extra that brings each database's driver: no MySQL headers for a SQLite run.
