@@ -46,6 +46,7 @@ def waker():  # type: ignore[no-untyped-def]
 
 
 def listener_pids() -> list[int]:
+    """This test database's listeners (test runs beside this one have their own)."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT pid FROM pg_stat_activity WHERE query LIKE 'LISTEN clockwork_jobs%%' "
