@@ -54,8 +54,8 @@ from django.db import connection
 from django.utils import timezone
 
 from django_clockwork import api
-from django_clockwork.jobstore import RETRY_DELAYS
 from django_clockwork.models import ExecutionStatus, Job, JobExecution, SchedulerNode
+from django_clockwork.reconnect import RETRY_DELAYS
 from tests.process_helpers import (
     ROOT,
     SchedulerProcess,
