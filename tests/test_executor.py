@@ -196,17 +196,39 @@ def test_max_instances_event_reaches_listeners() -> None:
     assert JobExecution.objects.filter(job_id="slow", status="skipped").exists()
 
 
-def test_an_error_before_the_job_starts_is_recorded_failed(store, executor, make_job) -> None:  # type: ignore[no-untyped-def]
-    """A hand-edited misfire_grace_time of 10**14 overflows timedelta before the job starts: the
-    run must end ``failed`` with the error, not stay ``scheduled`` (which would count towards
-    max_instances for ever)."""
+@pytest.mark.parametrize("cause", ["overflow", "database"])
+def test_an_error_before_the_job_starts_is_recorded_failed(  # type: ignore[no-untyped-def]
+    store, executor, make_job, monkeypatch, cause
+) -> None:
+    """An error before the job's function is called must end the run ``failed`` with the
+    error, not leave it ``scheduled`` (which would count towards max_instances for ever): a
+    hand-edited misfire_grace_time of 10**14 that overflows timedelta (SQLite's integer column
+    holds it; PostgreSQL's and MariaDB's refuse it), or the database failing the ``started``
+    write."""
+    from django.db import connection
+
+    from django_clockwork.ledger import Ledger
+
+    options: dict[str, Any] = {}
+    expected = "OverflowError"
+    if cause == "overflow":
+        if connection.vendor != "sqlite":
+            pytest.skip("only SQLite's integer column holds 10**14")
+        options["misfire_grace_time"] = 10**14
+    else:
+
+        def broken(*args: Any, **kwargs: Any) -> bool:
+            raise RuntimeError("the database failed the started write")
+
+        monkeypatch.setattr(Ledger, "started", broken)
+        expected = "RuntimeError: the database failed the started write"
     events = []
     executor._scheduler.add_listener(events.append, EVENT_JOB_ERROR)
-    job = run_now(store, executor, make_job, func="tests.jobs:noop", misfire_grace_time=10**14)
+    job = run_now(store, executor, make_job, func="tests.jobs:noop", **options)
     assert executor.wait(5)
     execution = JobExecution.objects.get()
     assert execution.status == ExecutionStatus.FAILED
-    assert execution.exception.startswith("Could not run the job: OverflowError")
-    assert "OverflowError" in execution.traceback
+    assert execution.exception.startswith(f"Could not run the job: {expected}")
+    assert expected.split(":")[0] in execution.traceback
     assert [event.job_id for event in events] == [job.id]
     assert executor.running == 0
