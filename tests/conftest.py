@@ -9,7 +9,7 @@ from apscheduler.job import Job as APJob
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.date import DateTrigger
 
-from django_clockwork import DjangoJobStore, create_scheduler
+from django_clockwork import ClockworkExecutor, DjangoJobStore, create_scheduler
 from django_clockwork.conf import get_conf
 
 
@@ -32,6 +32,15 @@ def store(scheduler: BaseScheduler) -> DjangoJobStore:
     jobstore = DjangoJobStore(poll_interval=None)
     jobstore.start(scheduler, "default")
     return jobstore
+
+
+@pytest.fixture
+def executor(scheduler: BaseScheduler) -> Iterator[ClockworkExecutor]:
+    """A started executor with 4 threads, shut down after the test."""
+    pool = ClockworkExecutor(max_workers=4)
+    pool.start(scheduler, "default")
+    yield pool
+    pool.shutdown(wait=True)
 
 
 MakeJob = Callable[..., APJob]

@@ -31,14 +31,6 @@ from .conftest import MakeJob
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def executor(scheduler) -> ClockworkExecutor:  # type: ignore[no-untyped-def]
-    pool = ClockworkExecutor(max_workers=4)
-    pool.start(scheduler, "default")
-    yield pool
-    pool.shutdown(wait=True)
-
-
 def run_now(store: DjangoJobStore, executor: ClockworkExecutor, make_job: MakeJob, **options: Any):  # type: ignore[no-untyped-def]
     """Add a job due a moment ago, claim it, submit it as the scheduler would."""
     due = timezone.now() - timedelta(milliseconds=10)

@@ -23,14 +23,6 @@ FORGED = "a\nFAKE LINE"
 EVERY_MINUTE = IntervalTrigger(minutes=1, start_date=utc(2030, 1, 1))
 
 
-@pytest.fixture
-def executor(scheduler) -> ClockworkExecutor:  # type: ignore[no-untyped-def]
-    pool = ClockworkExecutor(max_workers=2)
-    pool.start(scheduler, "default")
-    yield pool
-    pool.shutdown(wait=True)
-
-
 def lines(caplog: pytest.LogCaptureFixture) -> list[str]:
     """Every line our records print, tracebacks left out."""
     return [line for record in caplog.records for line in record.getMessage().splitlines()]
