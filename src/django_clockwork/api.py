@@ -16,7 +16,7 @@ Django's database errors.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,6 +36,7 @@ from django_clockwork.exceptions import (
     JobNotFoundError,
 )
 from django_clockwork.jobstore import DjangoJobStore
+from django_clockwork.jsoncolumn import UndecodableJSONError, decoded, undecodable_columns
 from django_clockwork.models import Job
 from django_clockwork.rows import row_fields
 from django_clockwork.serialization import SerializationError, trigger_from_json, zone_from_json
@@ -85,15 +86,18 @@ class ScheduledJob:
 
     @classmethod
     def from_row(cls, row: Job) -> ScheduledJob:
+        undecodable = undecodable_columns(trigger=row.trigger, args=row.args, kwargs=row.kwargs)
         try:
-            description = str(trigger_from_json(row.trigger))
+            description = str(trigger_from_json(decoded(row.trigger, "trigger")))
         except SerializationError as exc:
             description = f"invalid trigger: {exc}"
+        except UndecodableJSONError:
+            description = "invalid trigger: the stored JSON cannot be decoded"
         return cls(
             id=row.id,
             name=row.name,
             func=row.func,
-            trigger=row.trigger,
+            trigger=row.trigger if isinstance(row.trigger, dict) else {},
             trigger_description=description,
             args=tuple(row.args) if isinstance(row.args, list) else (),
             kwargs=dict(row.kwargs) if isinstance(row.kwargs, dict) else {},
@@ -105,7 +109,7 @@ class ScheduledJob:
             paused=row.is_paused,
             finished=row.finished_at is not None,
             source=row.source,
-            load_error=row.load_error,
+            load_error=row.load_error or undecodable,
             version=row.version,
         )
 
@@ -247,7 +251,7 @@ def _write(job_id: str, change: Callable[[Job], dict[str, Any]]) -> ScheduledJob
         if row is None:
             raise JobNotFoundError(job_id)
         changes = change(row)
-        job = _new_job({**_state_of(row, trigger="trigger" not in changes), **changes})
+        job = _new_job({**_state_of(row, replaced=changes.keys()), **changes})
         fields = _fields(job)
         updated = (
             _rows()
@@ -279,28 +283,39 @@ def _get(job_id: str) -> ScheduledJob:
     return job
 
 
-def _state_of(row: Job, *, trigger: bool = True) -> dict[str, Any]:
-    """The row as ``Job`` arguments; without its trigger when a new one replaces it (so a
-    trigger that cannot be read can be replaced)."""
-    return {
-        **({"trigger": _trigger_of(row)} if trigger else {}),
+def _state_of(row: Job, *, replaced: Collection[str] = ()) -> dict[str, Any]:
+    """The row as ``Job`` arguments, but for the ``replaced`` ones (so that a trigger or
+    arguments that cannot be read can be replaced; kept ones must be readable)."""
+    state = {
         "id": row.id,
         "func": row.func,
         "executor": row.executor,
-        "args": tuple(row.args) if isinstance(row.args, list) else (),
-        "kwargs": row.kwargs if isinstance(row.kwargs, dict) else {},
+        "args": () if "args" in replaced else _json_of(row, "args", list, tuple),
+        "kwargs": {} if "kwargs" in replaced else _json_of(row, "kwargs", dict, dict),
         "name": row.name or row.func,
         "misfire_grace_time": row.misfire_grace_time,
         "coalesce": row.coalesce,
         "max_instances": row.max_instances,
         "next_run_time": row.next_run_time,
     }
+    if "trigger" not in replaced:
+        state["trigger"] = _trigger_of(row)
+    return state
+
+
+def _json_of(row: Job, column: str, kind: type, make: Callable[[Any], Any]) -> Any:
+    """A stored argument column as ``Job`` takes it (empty if it is not a ``kind``)."""
+    try:
+        value = decoded(getattr(row, column), column)
+    except UndecodableJSONError as exc:
+        raise InvalidJobError(f"Job {row.id!r}: {exc}") from exc
+    return make(value) if isinstance(value, kind) else make(())
 
 
 def _trigger_of(row: Job) -> Any:
     try:
-        return trigger_from_json(row.trigger)
-    except SerializationError as exc:
+        return trigger_from_json(decoded(row.trigger, "trigger"))
+    except (SerializationError, UndecodableJSONError) as exc:
         raise InvalidJobError(
             f"Job {row.id!r} has an invalid stored trigger ({exc}); give it a new one with "
             "reschedule_job."

@@ -29,6 +29,7 @@ from django.utils import timezone
 from django_clockwork import allowed, aps
 from django_clockwork.claim import ClaimConflictError, Claimer
 from django_clockwork.conf import get_conf
+from django_clockwork.jsoncolumn import decoded
 from django_clockwork.ledger import Ledger
 from django_clockwork.logtext import user
 from django_clockwork.models import Job, JobSource
@@ -302,7 +303,8 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
 
     def _restore(self, row: Job) -> StoredJob:
         allowed.resolve(row.func)  # checks the reference before anything is imported
-        if not isinstance(row.args, list) or not isinstance(row.kwargs, dict):
+        trigger, args, kwargs = (decoded(getattr(row, c), c) for c in ("trigger", "args", "kwargs"))
+        if not isinstance(args, list) or not isinstance(kwargs, dict):
             raise SerializationError("args must be a JSON list and kwargs a JSON object")
         job: StoredJob = aps.restore_job(
             StoredJob,
@@ -310,10 +312,10 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
                 "version": 1,
                 "id": row.id,
                 "func": row.func,
-                "trigger": trigger_from_json(row.trigger),
+                "trigger": trigger_from_json(trigger),
                 "executor": row.executor,
-                "args": tuple(row.args),
-                "kwargs": row.kwargs,
+                "args": tuple(args),
+                "kwargs": kwargs,
                 "name": row.name or row.func,
                 "misfire_grace_time": row.misfire_grace_time,
                 "coalesce": row.coalesce,

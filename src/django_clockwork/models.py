@@ -12,6 +12,8 @@ from typing import Any
 from django.db import models
 from django.db.models.functions import Now
 
+from django_clockwork.jsoncolumn import TolerantJSONField
+
 
 class JobSource(models.TextChoices):
     CODE = "code", "code"
@@ -46,9 +48,10 @@ class Job(models.Model):
     func = models.CharField(
         max_length=255, help_text="Reference to the callable, as 'package.module:qualname'."
     )
-    trigger = models.JSONField(help_text="The trigger as JSON; see the README's trigger format.")
-    args = models.JSONField(default=list, blank=True)
-    kwargs = models.JSONField(default=dict, blank=True)
+    trigger = TolerantJSONField(help_text="The trigger as JSON; see the README's trigger format.")
+    # JSON columns whose rows load even when Python cannot decode the value (see jsoncolumn).
+    args = TolerantJSONField(default=list, blank=True)
+    kwargs = TolerantJSONField(default=dict, blank=True)
     executor = models.CharField(max_length=100, default="default")
     misfire_grace_time = models.PositiveIntegerField(
         null=True, blank=True, help_text="Seconds a run may start late; empty means no limit."
