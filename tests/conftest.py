@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import gc
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -81,3 +83,23 @@ def utc(*args: int) -> datetime:
 
 def seconds(n: float) -> timedelta:
     return timedelta(seconds=n)
+
+
+def run_scheduler_until_succeeded(job_id: str, runs: int, timeout: float = 10) -> int:
+    """Run a real scheduler until ``job_id`` has ``runs`` succeeded runs (or ``timeout``
+    passes); returns how many it has."""
+    from django_clockwork.models import JobExecution
+
+    def succeeded() -> int:
+        return JobExecution.objects.filter(job_id=job_id, status="succeeded").count()
+
+    scheduler = create_scheduler()
+    scheduler.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and succeeded() < runs:
+            time.sleep(0.05)
+    finally:
+        scheduler.shutdown()
+        gc.collect()  # close the finished scheduler thread's connection before teardown
+    return succeeded()

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -19,13 +17,13 @@ from apscheduler.triggers.interval import IntervalTrigger
 from django.core import checks
 from django.test import override_settings
 
-from django_clockwork import DjangoJobStore, allowed, api, create_scheduler
+from django_clockwork import DjangoJobStore, allowed, api
 from django_clockwork.checks import check_settings
 from django_clockwork.conf import find_problems
 from django_clockwork.exceptions import FunctionNotAllowedError
 from django_clockwork.models import Job, JobExecution
 
-from .conftest import MakeJob
+from .conftest import MakeJob, run_scheduler_until_succeeded
 
 EVERY_MINUTE = IntervalTrigger(minutes=1, start_date=datetime(2030, 1, 1, tzinfo=timezone.utc))
 
@@ -222,23 +220,10 @@ def test_a_running_scheduler_never_runs_a_hand_edited_row(throwaway: Throwaway) 
     api.add_job("tests.jobs:noop", "interval", seconds=0.2, id="tick")
     api.add_job("tests.jobs:noop", "interval", seconds=0.2, id="evil")
     Job.objects.filter(id="evil").update(func=throwaway.ref)
-    scheduler = create_scheduler()
-    scheduler.start()
-    try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and _succeeded("tick") < 3:
-            time.sleep(0.05)
-    finally:
-        scheduler.shutdown()
-        gc.collect()  # close the finished scheduler thread's connection before teardown
-    assert _succeeded("tick") >= 3
+    assert run_scheduler_until_succeeded("tick", 3) >= 3
     assert "is not allowed" in Job.objects.get(id="evil").load_error
     assert not JobExecution.objects.filter(job_id="evil").exists()
     assert throwaway.untouched()
-
-
-def _succeeded(job_id: str) -> int:
-    return JobExecution.objects.filter(job_id=job_id, status="succeeded").count()
 
 
 # -- settings and checks ---------------------------------------------------------------------

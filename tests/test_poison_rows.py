@@ -7,21 +7,19 @@ and shown in the admin.
 
 from __future__ import annotations
 
-import gc
 import json
-import time
 
 import pytest
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
-from django_clockwork import DjangoJobStore, api, create_scheduler
+from django_clockwork import DjangoJobStore, api
 from django_clockwork.exceptions import InvalidJobError
 from django_clockwork.jsoncolumn import TolerantJSONField, Undecodable
 from django_clockwork.models import Job, JobExecution
 
-from .conftest import utc
+from .conftest import run_scheduler_until_succeeded, utc
 
 #: An integer of 5,000 digits: over Python's limit on integer digits (ValueError).
 HUGE_INT = "[" + "7" * 5000 + "]"
@@ -174,19 +172,6 @@ def test_a_running_scheduler_runs_the_healthy_job_past_a_poison_row() -> None:
     api.add_job("tests.jobs:noop", "interval", seconds=0.2, id="tick")
     api.add_job("tests.jobs:noop", "interval", seconds=0.2, id="poison")
     poison("poison", "args", HUGE_INT)
-    scheduler = create_scheduler()
-    scheduler.start()
-    try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and _succeeded("tick") < 3:
-            time.sleep(0.05)
-    finally:
-        scheduler.shutdown()
-        gc.collect()  # close the finished scheduler thread's connection before teardown
-    assert _succeeded("tick") >= 3
+    assert run_scheduler_until_succeeded("tick", 3) >= 3
     assert "ValueError" in Job.objects.get(id="poison").load_error
     assert not JobExecution.objects.filter(job_id="poison").exists()
-
-
-def _succeeded(job_id: str) -> int:
-    return JobExecution.objects.filter(job_id=job_id, status="succeeded").count()
