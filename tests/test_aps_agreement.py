@@ -8,15 +8,19 @@ decides. Each scheduler's executor records what it is handed (for our store, the
 claim wrote to the ledger, which are what our executor runs). After every pass both must have
 handed over the same run times and left the job the same next run time.
 
-``misfire_grace_time`` is applied by the executors, not by the pass: a late run time is handed
-over (and then recorded as missed), so every case also runs with a tight grace time.
+``misfire_grace_time`` is applied by APScheduler's executors, not by its pass: a late run time is
+handed over and then recorded as missed. Our claim records run times older than the grace time as
+one ``missed`` row instead (so that a backlog of any size costs one row, see ``backlog.py``), so
+what is compared is what each side runs, what it records missed, and the next run time; every
+case also runs with a tight grace time.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
@@ -33,6 +37,7 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from django_clockwork import DjangoJobStore
+from django_clockwork.models import ExecutionStatus, JobExecution
 
 from .conftest import utc
 
@@ -71,6 +76,11 @@ class Recorder(BaseExecutor):  # type: ignore[misc]
     def __init__(self) -> None:
         super().__init__()
         self.handed: list[datetime] = []
+
+    def outcome(self, now: datetime, grace: int | None) -> tuple[list[datetime], list[datetime]]:
+        """The run times an executor would run at ``now``, and those it would record missed."""
+        late = [t for t in self.handed if grace is not None and now - t > timedelta(seconds=grace)]
+        return [t for t in self.handed if t not in late], late
 
     def submit_job(self, job: Any, run_times: list[datetime]) -> None:
         self._do_submit_job(job, run_times)  # no max_instances bookkeeping: nothing finishes
@@ -187,15 +197,46 @@ CASES = [
     ),
 ]
 
-#: After each pass: the run times handed to the executor, and the job's next run time (None
-#: when the job is finished and gone).
-Outcome = list[tuple[list[datetime], datetime | None]]
+#: After each pass: the run times run, a summary of those recorded missed (their first and last
+#: and how many; with coalesce only the last, APScheduler records only that one), and the job's
+#: next run time (None when the job is finished and gone).
+Outcome = list[tuple[list[datetime], tuple[Any, ...] | None, datetime | None]]
+
+MISSED_TEXT = re.compile(
+    r"Missed (?P<count>\d+) run time\(s\) "
+    r"(?:at (?P<at>\S+ \S+)|from (?P<first>\S+ \S+) to (?P<last>\S+ \S+)):"
+)
 
 
 @pytest.fixture
 def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> type[FrozenClock]:
     monkeypatch.setattr("apscheduler.schedulers.base.datetime", FrozenClock)
     return FrozenClock
+
+
+def summary(late: list[datetime], coalesce: bool) -> tuple[Any, ...] | None:
+    if not late:
+        return None
+    return (max(late),) if coalesce else (min(late), max(late), len(late))
+
+
+def backlog_rows(seen: set[int], coalesce: bool) -> tuple[Any, ...] | None:
+    """The summary of the ``missed`` rows our claim wrote since the last pass (at most one)."""
+    rows = list(
+        JobExecution.objects.filter(job_id="job", status=ExecutionStatus.MISSED).exclude(
+            id__in=seen
+        )
+    )
+    seen.update(row.id for row in rows)
+    if not rows:
+        return None
+    assert len(rows) == 1, "a claim writes one missed row per job"
+    match = MISSED_TEXT.match(rows[0].exception)
+    assert match, rows[0].exception
+    first = datetime.fromisoformat(match["at"] or match["first"])
+    last = datetime.fromisoformat(match["at"] or match["last"])
+    assert first == rows[0].scheduled_run_time
+    return (last,) if coalesce else (first, last, int(match["count"]))
 
 
 def drive(store: BaseJobStore, case: Case, clock: type[FrozenClock], **options: Any) -> Outcome:
@@ -207,6 +248,8 @@ def drive(store: BaseJobStore, case: Case, clock: type[FrozenClock], **options: 
     clock.current = case.added
     scheduler.start()
     scheduler.add_job("tests.jobs:noop", case.trigger(), id="job", **options)
+    coalesce = bool(options.get("coalesce"))
+    seen: set[int] = set()
     outcome: Outcome = []
     for now in case.passes:
         clock.current = now
@@ -214,7 +257,12 @@ def drive(store: BaseJobStore, case: Case, clock: type[FrozenClock], **options: 
         scheduler._process_jobs()
         job = store.lookup_job("job")
         next_run = job.next_run_time.astimezone(timezone.utc) if job and job.next_run_time else None
-        outcome.append((recorder.handed, next_run))
+        ran, late = recorder.outcome(now, options.get("misfire_grace_time"))
+        missed = summary(late, coalesce)
+        if isinstance(store, DjangoJobStore):
+            assert not late, "a claim hands the executor no run time older than the grace time"
+            missed = backlog_rows(seen, coalesce)
+        outcome.append((ran, missed, next_run))
     scheduler.shutdown()
     return outcome
 
@@ -229,7 +277,7 @@ def test_claim_hands_out_what_apscheduler_would(
     apscheduler = drive(MemoryJobStore(), case, frozen_clock, **options)
     clockwork = drive(DjangoJobStore(), case, frozen_clock, **options)
     assert clockwork == apscheduler
-    assert any(handed for handed, _next in apscheduler), "the case must hand out run times"
+    assert any(ran or missed for ran, missed, _next in apscheduler), "the case must have runs"
 
 
 def test_cases_include_several_missed_run_times(frozen_clock: type[FrozenClock]) -> None:
@@ -238,8 +286,8 @@ def test_cases_include_several_missed_run_times(frozen_clock: type[FrozenClock])
         case.id
         for case in CASES
         if any(
-            len(handed) > 1
-            for handed, _ in drive(MemoryJobStore(), case, frozen_clock, coalesce=False)
+            len(ran) > 1
+            for ran, _missed, _next in drive(MemoryJobStore(), case, frozen_clock, coalesce=False)
         )
     ]
     assert len(several) >= len(CASES) // 2, several

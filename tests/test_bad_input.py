@@ -22,7 +22,8 @@ pytestmark = pytest.mark.django_db
     [
         ("cron", {"minute": "99"}, "higher than the maximum value (59)"),
         ("cron", {"day_of_week": "funday"}, "Invalid weekday name"),
-        ("interval", {"seconds": -5}, "interval seconds must be a number >= 0"),
+        ("interval", {"seconds": -5}, "an interval must be at least 0.1 seconds, not -5"),
+        ("interval", {"seconds": 1e-6}, "an interval must be at least 0.1 seconds, not 1e-06"),
         ("date", {"run_date": "not a date"}, "Invalid date string"),
         ("cron", {"timezone": "Mars/Olympus_Mons"}, "Mars/Olympus_Mons"),
         ("fortnightly", {}, "fortnightly"),

@@ -219,16 +219,22 @@ def test_claimed_inserts_runs_and_skipped_runs(
     known_before = row_of(known)
     later = T0 + timedelta(minutes=1)
     skipped_at = T0 + timedelta(minutes=2)
+    backlog_at = T0 - timedelta(days=3)
     before = ledger.now()
-    to_run, skipped = book.claimed(
+    to_run, skipped, missed = book.claimed(
         [
             new_run(T0),
             new_run(later.astimezone(ZoneInfo("America/New_York"))),
             new_run(skipped_at, skipped_reason="max_instances (1) reached fleet-wide"),
+            new_run(backlog_at, missed_reason="Missed 3 run time(s)"),
         ]
     )
     assert to_run == {("job", later)}
     assert skipped == {("job", skipped_at)}
+    assert missed == {("job", backlog_at)}
+    backlog = JobExecution.objects.get(scheduled_run_time=backlog_at)
+    assert (backlog.status, backlog.exception) == (S.MISSED, "Missed 3 run time(s)")
+    assert backlog.finished_at is not None
     assert row_of(known) == known_before  # already in the ledger: untouched, not returned
     fresh = JobExecution.objects.get(scheduled_run_time=later)
     assert (fresh.status, fresh.node_id, fresh.trigger_source) == (
@@ -243,18 +249,18 @@ def test_claimed_inserts_runs_and_skipped_runs(
     assert refused.exception == "max_instances (1) reached fleet-wide"
     assert refused.finished_at is not None
     assert refused.finished_at >= before
-    assert JobExecution.objects.count() == 3
+    assert JobExecution.objects.count() == 4
     assert any("already in the ledger" in record.getMessage() for record in caplog.records)
 
 
 def test_claimed_nothing(book: Ledger) -> None:
-    assert book.claimed([]) == (set(), set())
+    assert book.claimed([]) == (set(), set(), set())
     assert not JobExecution.objects.exists()
 
 
 def test_claimed_twice_inserts_once(book: Ledger) -> None:
-    assert book.claimed([new_run(T0)]) == ({("job", T0)}, set())
-    assert book.claimed([new_run(T0)]) == (set(), set())
+    assert book.claimed([new_run(T0)]) == ({("job", T0)}, set(), set())
+    assert book.claimed([new_run(T0)]) == (set(), set(), set())
     assert JobExecution.objects.count() == 1
 
 

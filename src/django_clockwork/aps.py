@@ -78,18 +78,25 @@ def jobstore_alias(job: APJob) -> str | None:
     return alias
 
 
-def run_times(job: APJob, now: datetime) -> list[datetime]:
-    """The run times due between the job's ``next_run_time`` and ``now``, in the trigger's
-    zone, exactly as the scheduling pass computes them.
+class ClaimedJob(APJob):  # type: ignore[misc]
+    """A job a claim handed out: the scheduling pass submits the claim's run times.
 
-    Relies on: ``Job._get_run_times``, which ``BaseScheduler._process_jobs`` calls before
-    coalescing (``run_times[-1:]`` when ``job.coalesce``) and asking the trigger for the
-    next fire time after the last run time (``trigger.get_next_fire_time(last, now)``);
-    ``claim.plan`` mirrors those two steps and ``tests/test_aps_agreement.py`` checks
-    that both agree under a frozen clock.
+    Relies on: ``BaseScheduler._process_jobs`` asking ``Job._get_run_times(now)`` for the run
+    times to submit (then coalescing them and computing a next fire time whose write-back
+    the claim makes a no-op). Left alone, it would list every run time from the job's
+    ``next_run_time`` to now, however old; the claim has bounded them already
+    (:mod:`~django_clockwork.backlog`). Without a claim, APScheduler's own answer.
     """
-    times: list[datetime] = job._get_run_times(now)
-    return times
+
+    __slots__ = ("_clockwork_claim",)
+
+    def _get_run_times(self, now: datetime) -> list[datetime]:
+        claim = getattr(self, "_clockwork_claim", None)
+        if claim is None:
+            times: list[datetime] = super()._get_run_times(now)
+            return times
+        handed: list[datetime] = claim.handed_out
+        return handed
 
 
 # -- schedulers ---------------------------------------------------------------------------------
@@ -110,6 +117,15 @@ def executor_names(scheduler: Any) -> frozenset[str] | None:
     """
     executors = getattr(scheduler, "_executors", None)
     return None if executors is None else frozenset(executors)
+
+
+def dispatch_event(scheduler: Any, event: Any) -> None:
+    """Send an event to a scheduler's listeners, as its own executors and passes do.
+
+    Relies on: ``BaseScheduler._dispatch_event``.
+    """
+    if scheduler is not None:
+        scheduler._dispatch_event(event)
 
 
 #: The logger of APScheduler's scheduler (``BaseScheduler._configure``'s default ``_logger``).

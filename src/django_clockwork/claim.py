@@ -22,8 +22,9 @@ from django.db.models import Case, DateTimeField, F, Q, Value, When
 from django.db.models.functions import Cast
 
 from django_clockwork import aps
+from django_clockwork.backlog import Missed, walk
 from django_clockwork.ledger import Ledger, NewRun
-from django_clockwork.logtext import format_times
+from django_clockwork.logtext import format_times, user
 from django_clockwork.models import Job, SchedulerNode
 from django_clockwork.reconnect import drop_broken_connection
 from django_clockwork.wakeups import CLAIMING_SETTING
@@ -42,6 +43,13 @@ class Claim:
     run_times: tuple[datetime, ...]
     #: Run times recorded ``skipped``: the job had ``max_instances`` unfinished runs fleet-wide.
     skipped: tuple[datetime, ...] = ()
+    #: Run times older than the grace time, recorded by this claim as one ``missed`` row.
+    backlog: Missed | None = None
+
+    @property
+    def handed_out(self) -> list[datetime]:
+        """The run times the scheduling pass submits: run, or refused for ``max_instances``."""
+        return sorted(self.run_times + self.skipped)
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,7 @@ class Plan:
     job: Any
     run_times: list[datetime]
     next_run_time: datetime | None
+    missed: Missed | None = None
 
 
 class ClaimConflictError(Exception):
@@ -95,14 +104,25 @@ class Claimer:
         """Claim what is due at ``now``; returns the jobs with their ``Claim`` attached."""
         connection = connections[self.database]
         drop_broken_connection(self.database)
-        if connection.vendor == "sqlite" and not Job.objects.using(self.database).due(now).exists():
-            return []  # idle: don't take the write lock every poll (read outside the transaction:
-            # SQLite refuses, without waiting, to upgrade a transaction that has read)
+        prepared: dict[tuple[str, int], Plan | None] = {}
+        if connection.vendor == "sqlite":
+            # SQLite has one write lock for the whole database: load and plan the due rows
+            # before taking it (importing a job's module may take seconds), and read outside
+            # the transaction (SQLite refuses, without waiting, to upgrade a transaction that
+            # has read). An idle poll ends here, without taking the lock.
+            prepared = {(r.id, r.version): self.plan(r, now) for r in self._select_due(now)}
+            if not prepared:
+                return []
         with transaction.atomic(using=self.database):
             if connection.vendor == "sqlite":
                 _take_sqlite_write_lock(connection)
-            rows = self._select_due(now, connection)
-            plans = [plan for row in rows if (plan := self.plan(row, now)) is not None]
+            plans = []
+            for row in self._select_due(now):
+                # A row unchanged since it was planned keeps its plan; others are planned now.
+                key = (row.id, row.version)
+                plan = prepared[key] if key in prepared else self.plan(row, now)
+                if plan is not None:
+                    plans.append(plan)
             if not plans:
                 return []
             if connection.vendor == "postgresql":
@@ -110,16 +130,25 @@ class Claimer:
                 with connection.cursor() as cursor:
                     cursor.execute("SELECT set_config(%s, 'on', true)", [CLAIMING_SETTING])
             self._advance(plans, now)
-            owned, skipped = self.ledger.claimed(self._new_runs(plans))
+            owned, skipped, recorded = self.ledger.claimed(self._new_runs(plans))
         jobs = []
         for plan in plans:
             mine = tuple(t for t in plan.run_times if (plan.row.id, t) in owned)
             refused = tuple(t for t in plan.run_times if (plan.row.id, t) in skipped)
-            plan.job._clockwork_claim = Claim(self.database, mine, refused)
+            missed = self._report_missed(plan, recorded)
+            plan.job._clockwork_claim = Claim(self.database, mine, refused, missed)
             jobs.append(plan.job)
         return jobs
 
-    def _select_due(self, now: datetime, connection: Any) -> list[Job]:
+    def _report_missed(self, plan: Plan, recorded: set[tuple[str, datetime]]) -> Missed | None:
+        """Log the one line a backlog older than the grace time gets (if this claim recorded it)."""
+        if plan.missed is None or (plan.row.id, _utc(plan.missed.first)) not in recorded:
+            return None
+        logger.warning("Job %r: %s", plan.row.id, user(plan.missed.describe()))
+        return plan.missed
+
+    def _select_due(self, now: datetime) -> list[Job]:
+        connection = connections[self.database]
         limit = self.batch_size
         if self.capacity is not None:
             limit = min(limit, self.capacity())
@@ -131,28 +160,21 @@ class Claimer:
         return rows
 
     def plan(self, row: Job, now: datetime) -> Plan | None:
-        """What the scheduling pass will compute for this row: its run times and next fire time.
+        """What this claim takes for the row: its run times and next fire time.
 
-        Mirrors ``BaseScheduler._process_jobs`` (see ``aps.run_times``); a row that cannot be
-        loaded or planned is flagged and left out.
+        Takes what ``BaseScheduler._process_jobs`` would (the run times up to now, coalesced
+        when the job coalesces), bounded per job and claim (see :mod:`~.backlog`); a row that
+        cannot be loaded or planned is flagged and left out.
         """
         try:
             job = self.load(row)
-            computed = aps.run_times(job, now)
-            if job.coalesce:
-                computed = computed[-1:]
-            # The next fire time comes from the trigger's own (zone-local) form of the last run:
-            # from its UTC form, a cron trigger can answer the same instant again in a DST fold.
-            next_time = job.trigger.get_next_fire_time(computed[-1], now) if computed else None
-            # Compare run times as UTC instants: a zone-local time in a fold or gap never
-            # equals or hashes like its UTC form, and the same instant may appear in both.
-            run_times = sorted({t.astimezone(dt_timezone.utc) for t in computed})
+            taken = walk(job, now)
         except Exception as exc:
             self.flag(row, exc)
             return None
-        if not run_times:
+        if not taken.run_times and taken.missed is None:
             return None
-        return Plan(row, job, run_times, next_time)
+        return Plan(row, job, taken.run_times, taken.next_run_time, taken.missed)
 
     def _advance(self, plans: Sequence[Plan], now: datetime) -> None:
         cast = connections[self.database].features.requires_casted_case_in_updates
@@ -188,7 +210,18 @@ class Claimer:
 
     def _new_runs(self, plans: Sequence[Plan]) -> list[NewRun]:
         busy = self._at_max_instances(plans)
-        return [
+        backlog = [
+            NewRun(
+                job_id=plan.row.id,
+                scheduled_run_time=plan.missed.first,
+                job_name=plan.row.name,
+                func=plan.row.func,
+                missed_reason=plan.missed.describe(),
+            )
+            for plan in plans
+            if plan.missed is not None
+        ]
+        return backlog + [
             NewRun(
                 job_id=plan.row.id,
                 scheduled_run_time=run_time,
@@ -264,6 +297,10 @@ def _take_sqlite_write_lock(connection: Any) -> None:
     table = connection.ops.quote_name(Job._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(f"UPDATE {table} SET version = version WHERE 1 = 0")
+
+
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(dt_timezone.utc)
 
 
 def claimed_job(job: APJob) -> Claim | None:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.job import Job as APJob
 from apscheduler.jobstores.base import (
     BaseJobStore,
@@ -47,10 +48,10 @@ logger = logging.getLogger(__name__)
 BROKEN_RECHECK_SECONDS = 60.0
 
 
-class StoredJob(APJob):  # type: ignore[misc]
+class StoredJob(aps.ClaimedJob):
     """An APScheduler job loaded from the table; carries the claim that handed it out."""
 
-    __slots__ = ("_clockwork_claim",)
+    __slots__ = ()
 
 
 class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
@@ -211,8 +212,19 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
             if self._claim_failed:
                 jobs = jobs + self._recover({job.id for job in jobs})
                 self._claim_failed = False
+            self._report_backlogs(jobs)
             self._post_claim.update(job.id for job in jobs)
             return jobs
+
+    def _report_backlogs(self, jobs: list[StoredJob]) -> None:
+        """One ``EVENT_JOB_MISSED`` per backlog the claim recorded as one ``missed`` row."""
+        scheduler = aps.store_scheduler(self)
+        for job in jobs:
+            claim = job._clockwork_claim
+            if claim is not None and claim.backlog is not None:
+                alias = aps.jobstore_alias(job)
+                missed = JobExecutionEvent(EVENT_JOB_MISSED, job.id, alias, claim.backlog.last)
+                aps.dispatch_event(scheduler, missed)
 
     def _recover(self, claimed_now: set[str]) -> list[StoredJob]:
         if not self.node_id or self._submitted is None:

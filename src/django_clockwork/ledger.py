@@ -19,13 +19,14 @@ nothing: it is refused and logged (with the state the run was in), and the calle
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from datetime import timezone as dt_timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db.models import Count, Q
 
@@ -38,6 +39,8 @@ logger = logging.getLogger(__name__)
 
 S = ExecutionStatus
 Key = tuple[str, datetime]
+#: Run times per statement when a write or lookup names many (bounded host parameters).
+LOOKUP_CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,16 @@ class NewRun:
     #: Set when the run is refused at once (``max_instances`` reached fleet-wide).
     skipped_reason: str = ""
     trigger_source: str = TriggerSource.SCHEDULE
+    #: Set when the row records run times missed before they were claimed (a backlog).
+    missed_reason: str = ""
+
+
+class Inserted(NamedTuple):
+    """The (job id, UTC run time) pairs a claim inserted, by what becomes of them."""
+
+    run: set[Key]
+    skipped: set[Key]
+    missed: set[Key]
 
 
 class Ledger:
@@ -100,16 +113,17 @@ class Ledger:
 
     # -- inserts --------------------------------------------------------------------------
 
-    def claimed(self, runs: Collection[NewRun]) -> tuple[set[Key], set[Key]]:
+    def claimed(self, runs: Collection[NewRun]) -> Inserted:
         """Insert the run times a claim took; returns the (job id, UTC time) pairs inserted
-        to run, and those inserted ``skipped`` (the runs with a ``skipped_reason``).
+        to run, those inserted ``skipped`` (a ``skipped_reason``) and ``missed`` (a
+        ``missed_reason``).
 
         Called inside the claim's transaction. A run time already in the ledger is not
-        inserted again and in neither set (the ``UNIQUE(job_id, scheduled_run_time)`` fence).
+        inserted again and in no set (the ``UNIQUE(job_id, scheduled_run_time)`` fence).
         """
         wanted = {(run.job_id, _utc(run.scheduled_run_time)): run for run in runs}
         if not wanted:
-            return set(), set()
+            return Inserted(set(), set(), set())
         existing = self.existing(wanted)
         if existing:
             logger.warning(
@@ -119,9 +133,9 @@ class Ledger:
             )
         new = [wanted[key] for key in sorted(wanted.keys() - existing)]
         self._runs().bulk_create(self._row(run) for run in new)
-        to_run = {(run.job_id, _utc(run.scheduled_run_time)) for run in new}
-        skipped = {(run.job_id, _utc(run.scheduled_run_time)) for run in new if run.skipped_reason}
-        return to_run - skipped, skipped
+        missed = {_key(run) for run in new if run.missed_reason}
+        skipped = {_key(run) for run in new if run.skipped_reason} - missed
+        return Inserted({_key(run) for run in new} - skipped - missed, skipped, missed)
 
     def manual_run(self, run: NewRun) -> bool:
         """Insert a run asked for by a person or a program (``trigger_source`` run-now/api)."""
@@ -133,7 +147,9 @@ class Ledger:
 
     def _row(self, run: NewRun) -> JobExecution:
         fields: dict[str, Any] = {}
-        if run.skipped_reason:
+        if run.missed_reason:
+            fields = {"status": S.MISSED, "finished_at": now(), "exception": run.missed_reason}
+        elif run.skipped_reason:
             fields = {
                 "status": S.SKIPPED,
                 "finished_at": now(),
@@ -150,15 +166,23 @@ class Ledger:
         )
 
     def existing(self, keys: Collection[Key]) -> set[Key]:
-        """Which of these (job id, run time) pairs have a ledger row already."""
-        found: set[Key] = set(
-            self._runs()
-            .filter(
-                job_id__in={job_id for job_id, _ in keys},
-                scheduled_run_time__in={t for _, t in keys},
+        """Which of these (job id, run time) pairs have a ledger row already.
+
+        One query per :data:`LOOKUP_CHUNK` pairs, so that no statement exceeds a database's
+        limit on host parameters however many pairs a claim takes.
+        """
+        found: set[Key] = set()
+        ordered = sorted(set(keys))
+        for start in range(0, len(ordered), LOOKUP_CHUNK):
+            chunk = ordered[start : start + LOOKUP_CHUNK]
+            found.update(
+                self._runs()
+                .filter(
+                    job_id__in={job_id for job_id, _ in chunk},
+                    scheduled_run_time__in={t for _, t in chunk},
+                )
+                .values_list("job_id", "scheduled_run_time")
             )
-            .values_list("job_id", "scheduled_run_time")
-        )
         return found & set(keys)
 
     # -- transitions ----------------------------------------------------------------------
@@ -219,17 +243,16 @@ class Ledger:
         **fields: Any,
     ) -> int:
         """Apply ``transition`` to these runs of one job; returns how many moved."""
-        times = sorted({_utc(t) for t in run_times})
-        if not times:
-            return 0
-        where = Q(job_id=job_id, scheduled_run_time__in=times)
+        total = 0
         attempts = len(DURABLE_BACKOFF) + 1 if durable else 1
-        moved = _persist(
-            lambda: self._update(transition, where, fields), transition, job_id, attempts
-        )
-        if moved is not None and moved < len(times):
-            self._log_refused(transition, job_id, times, moved)
-        return moved or 0
+        for times in _chunks(sorted({_utc(t) for t in run_times}), LOOKUP_CHUNK):
+            where = Q(job_id=job_id, scheduled_run_time__in=times)
+            write = functools.partial(self._update, transition, where, fields)
+            moved = _persist(write, transition, job_id, attempts)
+            if moved is not None and moved < len(times):
+                self._log_refused(transition, job_id, times, moved)
+            total += moved or 0
+        return total
 
     def _update(self, transition: Transition, where: Q, fields: dict[str, Any]) -> int:
         drop_broken_connection(self.database)
@@ -328,6 +351,15 @@ def _persist(write: Any, transition: Transition, job_id: str, attempts: int) -> 
             )
             time.sleep(delay)
     return None  # pragma: no cover
+
+
+def _key(run: NewRun) -> Key:
+    return run.job_id, _utc(run.scheduled_run_time)
+
+
+def _chunks(items: list[datetime], size: int) -> Iterator[list[datetime]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def _bounded(fields: dict[str, Any]) -> dict[str, Any]:

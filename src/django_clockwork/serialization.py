@@ -126,7 +126,7 @@ def trigger_from_json(data: Any) -> BaseTrigger:
         return decoder(data)
     except SerializationError:
         raise
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise SerializationError(f"invalid {kind} trigger {data!r}: {exc}") from exc
 
 
@@ -180,11 +180,22 @@ def _decode_bounds(data: dict[str, Any]) -> dict[str, Any]:
 
 _INTERVAL_UNITS = (("weeks", 604800), ("days", 86400), ("hours", 3600), ("minutes", 60))
 
+#: The shortest interval a job may have, in seconds: a shorter one makes a scheduler spin (each
+#: run is a ledger row, and every pass would be all catch-up). Refused when a job is added; a
+#: stored row below it is flagged as broken and never run.
+MIN_INTERVAL_SECONDS = 0.1
+
+
+def _check_interval(seconds: float) -> None:
+    if seconds < MIN_INTERVAL_SECONDS:
+        raise SerializationError(
+            f"an interval must be at least {MIN_INTERVAL_SECONDS:g} seconds, not {seconds:g}"
+        )
+
 
 def _encode_interval(trigger: IntervalTrigger) -> dict[str, Any]:
     remaining = trigger.interval.total_seconds()
-    if remaining < 0:
-        raise SerializationError(f"interval seconds must be a number >= 0, not {remaining!r}")
+    _check_interval(remaining)
     data: dict[str, Any] = {"type": "interval"}
     for unit, seconds in _INTERVAL_UNITS:
         data[unit], remaining = divmod(remaining, seconds)
@@ -202,7 +213,9 @@ def _decode_interval(data: dict[str, Any]) -> IntervalTrigger:
             raise SerializationError(f"interval {unit} must be a number >= 0, not {amount!r}")
     if not any(amounts.values()):
         raise SerializationError("an interval trigger needs a non-zero interval")
-    return IntervalTrigger(**amounts, **_decode_bounds(data))
+    trigger = IntervalTrigger(**amounts, **_decode_bounds(data))
+    _check_interval(trigger.interval.total_seconds())
+    return trigger
 
 
 def _encode_cron(trigger: CronTrigger) -> dict[str, Any]:
