@@ -12,6 +12,7 @@ from datetime import timezone as dt_timezone
 
 import pytest
 from apscheduler.events import EVENT_JOB_MISSED
+from apscheduler.triggers.combining import AndTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from django.db import connection, connections
@@ -19,9 +20,10 @@ from django.utils import timezone
 
 from django_clockwork import DjangoJobStore, api
 from django_clockwork.backlog import MAX_RUN_TIMES, walk
+from django_clockwork.exceptions import InvalidJobError
 from django_clockwork.ledger import LOOKUP_CHUNK, Ledger, NewRun
 from django_clockwork.models import ExecutionStatus, Job, JobExecution
-from django_clockwork.serialization import SerializationError
+from django_clockwork.serialization import SerializationError, trigger_from_json
 
 from .conftest import MakeJob, run_scheduler_until_succeeded
 
@@ -262,3 +264,52 @@ def test_sqlite_loads_jobs_before_taking_its_write_lock(
     assert job._clockwork_claim.run_times
     assert writes
     assert writes[0] < 1.0, f"the other write waited {writes[0]:.2f} s"
+
+
+# -- and triggers (APScheduler issue #281) ---------------------------------------------------------
+
+NEVER_AGREE = {
+    "type": "and",
+    "triggers": [
+        {"type": "cron", "second": "1", "timezone": "UTC"},
+        {"type": "cron", "second": "2", "timezone": "UTC"},
+    ],
+}
+
+
+def test_an_and_trigger_whose_parts_disagree_settles_on_their_next_common_time() -> None:
+    """Upstream's AndTrigger asks its parts again with the same previous fire time and loops
+    for ever once they disagree; ours goes on from the latest proposal."""
+    trigger = trigger_from_json(
+        {
+            "type": "and",
+            "triggers": [
+                {"type": "cron", "minute": "*/7", "timezone": "UTC"},
+                {"type": "cron", "minute": "*/11", "timezone": "UTC"},
+            ],
+        }
+    )
+    previous = datetime(2030, 1, 1, 10, tzinfo=dt_timezone.utc)
+    assert trigger.get_next_fire_time(previous, previous) == previous + timedelta(hours=1)
+
+
+def test_an_and_trigger_that_never_agrees_is_refused_at_add() -> None:
+    never = trigger_from_json(NEVER_AGREE)
+    upstream = AndTrigger(never.triggers)  # an instance as a caller builds it
+    with pytest.raises(InvalidJobError, match="no fire time in common"):
+        api.add_job("tests.jobs:noop", upstream, id="never")
+    assert not Job.objects.exists()
+
+
+def test_a_stored_and_trigger_that_never_agrees_is_flagged_and_the_claim_goes_on(
+    store: DjangoJobStore, make_job: MakeJob
+) -> None:
+    now = timezone.now()
+    store.add_job(make_job("never", trigger=EVERY_SECOND, next_run_time=now))
+    store.add_job(make_job("healthy", trigger=EVERY_SECOND, next_run_time=now))
+    Job.objects.filter(id="never").update(trigger=NEVER_AGREE)
+    clock = time.perf_counter()
+    jobs = store.get_due_jobs(now + timedelta(seconds=1))
+    assert time.perf_counter() - clock < 5
+    assert [job.id for job in jobs] == ["healthy"]
+    assert "no fire time in common" in Job.objects.get(id="never").load_error

@@ -355,5 +355,8 @@ def _given(value: Any, default: Any) -> Any:
 
 
 def _first_fire_time(trigger: Any) -> datetime | None:
-    fire_time: datetime | None = trigger.get_next_fire_time(None, timezone.now())
+    try:
+        fire_time: datetime | None = trigger.get_next_fire_time(None, timezone.now())
+    except (ValueError, OverflowError) as exc:  # e.g. an and trigger whose parts never agree
+        raise InvalidJobError(f"Trigger {trigger!r} has no next fire time: {exc}") from exc
     return fire_time

@@ -20,6 +20,7 @@ from apscheduler.jobstores.base import BaseJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.combining import AndTrigger
 from django.db import connections
 
 from django_clockwork.logtext import user
@@ -97,6 +98,44 @@ class ClaimedJob(APJob):  # type: ignore[misc]
             return times
         handed: list[datetime] = claim.handed_out
         return handed
+
+
+# -- triggers -----------------------------------------------------------------------------------
+
+#: Proposals an ``and`` trigger weighs before it gives up looking for a time its parts share.
+AND_TRIGGER_STEPS = 1000
+
+
+class BoundedAndTrigger(AndTrigger):  # type: ignore[misc]
+    """APScheduler's ``AndTrigger`` that always settles or gives up.
+
+    Upstream, once its parts disagree it asks them again with the same previous fire time, so
+    every part answers the same and it loops for ever (APScheduler issue #281) - inside a claim
+    that holds row locks. This one asks again from the latest proposal (as upstream does for a
+    first fire time) and raises ``ValueError`` after :data:`AND_TRIGGER_STEPS` proposals, so a
+    combination that never agrees is refused at add time or flagged on its row.
+
+    Relies on: ``BaseTrigger._apply_jitter``, which upstream's ``AndTrigger`` applies.
+    """
+
+    __slots__ = ()
+
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        previous = previous_fire_time
+        for _step in range(AND_TRIGGER_STEPS):
+            times = [part.get_next_fire_time(previous, now) for part in self.triggers]
+            if None in times:
+                return None
+            if min(times) == max(times):
+                settled: datetime = self._apply_jitter(times[0], self.jitter, now)
+                return settled
+            previous, now = None, max(times)
+        raise ValueError(
+            f"the parts of this and trigger found no fire time in common within "
+            f"{AND_TRIGGER_STEPS} proposals (the last after {now.isoformat()})"
+        )
 
 
 # -- schedulers ---------------------------------------------------------------------------------

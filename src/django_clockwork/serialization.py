@@ -21,6 +21,8 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from django_clockwork.aps import BoundedAndTrigger
+
 CRON_FIELDS = ("year", "month", "day", "week", "day_of_week", "hour", "minute", "second")
 
 
@@ -284,7 +286,7 @@ def _decode_combination(data: dict[str, Any]) -> AndTrigger | OrTrigger:
     parts = data.get("triggers")
     if not isinstance(parts, list) or not parts:
         raise SerializationError(f"an {data['type']} trigger needs a non-empty list of triggers")
-    cls = AndTrigger if data["type"] == "and" else OrTrigger
+    cls = BoundedAndTrigger if data["type"] == "and" else OrTrigger
     return cls([trigger_from_json(part) for part in parts], jitter=_jitter(data))
 
 
@@ -294,6 +296,7 @@ _ENCODERS: dict[type, Callable[[Any], dict[str, Any]]] = {
     CronTrigger: _encode_cron,
     CalendarIntervalTrigger: _encode_calendar,
     AndTrigger: _encode_combination,
+    BoundedAndTrigger: _encode_combination,
     OrTrigger: _encode_combination,
 }
 _DECODERS: dict[str, Callable[[dict[str, Any]], BaseTrigger]] = {

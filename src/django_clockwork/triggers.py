@@ -11,11 +11,13 @@ from typing import Any
 
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.calendarinterval import CalendarIntervalTrigger
+from apscheduler.triggers.combining import AndTrigger, OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from django_clockwork.exceptions import InvalidJobError
+from django_clockwork.serialization import trigger_from_json, trigger_to_json
 
 #: The trigger aliases ``add_job`` and ``reschedule_job`` accept.
 ALIASES: dict[str, type[BaseTrigger]] = {
@@ -38,6 +40,10 @@ def build_trigger(trigger: Any, trigger_args: Mapping[str, Any], timezone: str) 
                 f"Trigger arguments {sorted(trigger_args)} were given with a trigger instance "
                 f"({trigger!r}); pass either an alias with arguments or an instance."
             )
+        if isinstance(trigger, (AndTrigger, OrTrigger)):
+            # Stored and loaded as JSON, where an ``and`` is bounded (aps.BoundedAndTrigger):
+            # its first fire time is computed by the same class here.
+            return trigger_from_json(trigger_to_json(trigger))
         return trigger
     alias = "date" if trigger is None else trigger
     cls = ALIASES.get(alias) if isinstance(alias, str) else None
