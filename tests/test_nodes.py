@@ -337,3 +337,41 @@ def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
             return False
         time.sleep(0.05)
     return True
+
+
+@needs_locks
+@pytest.mark.django_db(transaction=True)
+def test_a_running_node_declares_a_dead_peer_within_a_second() -> None:
+    """The heartbeat thread checks the locks every 0.5 s (HEARTBEAT_INTERVAL is 2 s)."""
+    survivor, victim = Node(), Node()
+    survivor.start()
+    try:
+        victim.beat()
+        assert victim._lock is not None
+        victim._lock.release()
+        assert wait_for(
+            lambda: SchedulerNode.objects.get(id=victim.id).dead_at is not None, timeout=1.5
+        )
+    finally:
+        survivor.stop()
+    assert survivor._lock is not None
+    assert not survivor._lock.held  # let go when it stopped, after its row said so
+    assert SchedulerNode.objects.get(id=survivor.id).stopped_at is not None
+
+
+@needs_locks
+@pytest.mark.django_db
+def test_a_failing_probe_keeps_the_lock_while_its_connection_answers(
+    nodes: Callable[[], Node], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    survivor, other = nodes(), nodes()
+    lock = survivor._lock
+    assert lock is not None
+
+    def broken(*args: object) -> set[str]:
+        raise RuntimeError("the probe query failed")
+
+    monkeypatch.setattr(lock, "_held_by_anyone", broken)
+    with pytest.raises(RuntimeError):
+        lock.free([other.id])
+    assert lock.held

@@ -59,6 +59,7 @@ class SessionLock:
         #: then were released by the restart, not by their node's death.
         self.server_started_at: datetime | None = None
         self._connection: Any = None
+        self._refused = False
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.node_id[:8]} held={self.held}>"
@@ -73,24 +74,24 @@ class SessionLock:
         Raises the database's error if the server cannot be reached.
         """
         if self._connection is not None:
-            try:
-                self._query(self._connection, "SELECT 1")
+            if self._answers():
                 return True
-            except Exception as exc:
-                logger.warning("Node %s lost its lock's connection (%s)", self.node_id, exc)
-                self.release()
+            self.release()
         wrapper = connections[self.database]
         connection = wrapper.get_new_connection(wrapper.get_connection_params())
         try:
             self._setup(connection)
             if not self._take(connection):
-                logger.warning(
-                    "Node %s could not take its lock (held by another session); heartbeats "
-                    "alone tell whether it is alive",
-                    self.node_id,
-                )
+                if not self._refused:
+                    logger.warning(
+                        "Node %s could not take its lock (held by another session); "
+                        "heartbeats alone tell whether it is alive",
+                        self.node_id,
+                    )
+                self._refused = True
                 _close_quietly(connection)
                 return False
+            self._refused = False
             self.server_started_at = self._server_started_at(connection)
         except Exception:
             _close_quietly(connection)
@@ -109,8 +110,18 @@ class SessionLock:
         try:
             return set(node_ids) - self._held_by_anyone(self._connection, list(node_ids))
         except Exception:
-            self.release()
+            if not self._answers():
+                self.release()  # taken again on the next check
             raise
+
+    def _answers(self) -> bool:
+        """Whether this lock's connection still answers (so the lock is still held)."""
+        try:
+            self._query(self._connection, "SELECT 1")
+        except Exception as exc:
+            logger.warning("Node %s lost its lock's connection (%s)", self.node_id, exc)
+            return False
+        return True
 
     def release(self) -> None:
         """Close the lock's connection: the server releases the lock."""

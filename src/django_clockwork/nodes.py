@@ -60,6 +60,7 @@ class Node:
         self._lock = nodelocks.for_database(self.database, self.id) if conf.node_locks else None
         self._lock_recorded = 0  # the lock generation this node's row records; 0: none
         self._lock_failing = False
+        self._lock_reachable = True
         self.tick = self.interval if self._lock is None else min(self.interval, LOCK_PROBE_INTERVAL)
 
     def __repr__(self) -> str:
@@ -187,8 +188,11 @@ class Node:
         try:
             held = self._lock.hold()
         except Exception as exc:
-            logger.warning("Node %s could not take its session lock (%s)", self.id, exc)
-            held = False
+            if self._lock_reachable:  # once per outage, not every check
+                logger.warning("Node %s could not take its session lock (%s)", self.id, exc)
+            self._lock_reachable = False
+            return 0
+        self._lock_reachable = True
         return self._lock.generation if held else 0
 
     @retry_on_disconnect
