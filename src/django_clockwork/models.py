@@ -209,6 +209,12 @@ class SchedulerNode(models.Model):
     dead_at = models.DateTimeField(
         null=True, blank=True, help_text="Declared dead by a peer after missed heartbeats."
     )
+    locked_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When it took its session lock (PostgreSQL, MySQL/MariaDB), by the database "
+        "clock; empty: it holds none, and heartbeats alone tell whether it is alive.",
+    )
 
     objects = SchedulerNodeQuerySet.as_manager()
 
