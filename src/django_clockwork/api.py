@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from django_clockwork import allowed, aps, inputs
 from django_clockwork.conf import get_conf
+from django_clockwork.describe import describe
 from django_clockwork.exceptions import (
     ConcurrentChangeError,
     InvalidJobError,
@@ -68,6 +69,9 @@ class ScheduledJob:
     #: ``cron[year='*', ..., hour='7', minute='30', second='0']``), or why the stored
     #: trigger cannot be read.
     trigger_description: str
+    #: The trigger in words, e.g. "At 09:00, Monday through Friday (Europe/Paris)" or
+    #: "Every 10 minutes" (see :mod:`~django_clockwork.describe`).
+    description: str
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
     executor: str
@@ -89,16 +93,18 @@ class ScheduledJob:
         undecodable = undecodable_columns(trigger=row.trigger, args=row.args, kwargs=row.kwargs)
         try:
             description = str(trigger_from_json(decoded(row.trigger, "trigger")))
+            words = describe(row.trigger)
         except SerializationError as exc:
-            description = f"invalid trigger: {exc}"
+            description = words = f"invalid trigger: {exc}"
         except UndecodableJSONError:
-            description = "invalid trigger: the stored JSON cannot be decoded"
+            description = words = "invalid trigger: the stored JSON cannot be decoded"
         return cls(
             id=row.id,
             name=row.name,
             func=row.func,
             trigger=row.trigger if isinstance(row.trigger, dict) else {},
             trigger_description=description,
+            description=words,
             args=tuple(row.args) if isinstance(row.args, list) else (),
             kwargs=dict(row.kwargs) if isinstance(row.kwargs, dict) else {},
             executor=row.executor,
@@ -204,8 +210,9 @@ def modify_job(job_id: str, **changes: Any) -> ScheduledJob:
     return _write(job_id, lambda row: changes)
 
 
-def reschedule_job(job_id: str, trigger: Any = "date", **trigger_args: Any) -> ScheduledJob:
-    """Give a job a new trigger; its next run time is computed from now."""
+def reschedule_job(job_id: str, trigger: Any = None, **trigger_args: Any) -> ScheduledJob:
+    """Give a job a new trigger (as ``add_job`` takes it: an alias with its arguments, a trigger
+    instance, or ``crontab="..."``); its next run time is computed from now."""
     built = build_trigger(trigger, trigger_args, get_conf().timezone)
     return _write(job_id, lambda row: {"trigger": built, "next_run_time": _first_fire_time(built)})
 

@@ -16,6 +16,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from django_clockwork.crontab import crontab_fields
 from django_clockwork.exceptions import InvalidJobError
 from django_clockwork.serialization import trigger_from_json, trigger_to_json
 
@@ -31,9 +32,12 @@ ALIASES: dict[str, type[BaseTrigger]] = {
 def build_trigger(trigger: Any, trigger_args: Mapping[str, Any], timezone: str) -> BaseTrigger:
     """A trigger from an alias (``"cron"``) and its arguments, or a trigger instance as is.
 
-    ``None`` means ``"date"`` (run once, now). Raises :class:`InvalidJobError` saying what
+    ``None`` means ``"date"`` (run once, now); ``crontab="0 9 * * 1-5"`` (classic crontab
+    text, 0 and 7 = Sunday) means a cron trigger. Raises :class:`InvalidJobError` saying what
     is wrong with the arguments.
     """
+    if "crontab" in trigger_args:
+        return _from_crontab(trigger, dict(trigger_args), timezone)
     if isinstance(trigger, BaseTrigger):
         if trigger_args:
             raise InvalidJobError(
@@ -57,3 +61,27 @@ def build_trigger(trigger: Any, trigger_args: Mapping[str, Any], timezone: str) 
         return cls(**arguments)
     except (TypeError, ValueError, LookupError) as exc:
         raise InvalidJobError(f"Invalid {alias} trigger {dict(trigger_args)!r}: {exc}") from exc
+
+
+#: What may accompany ``crontab=``: the cron trigger's arguments that are not fields.
+CRONTAB_COMPANIONS = frozenset({"timezone", "start_date", "end_date", "jitter"})
+
+
+def _from_crontab(trigger: Any, trigger_args: dict[str, Any], timezone: str) -> BaseTrigger:
+    """A cron trigger from classic crontab text (``crontab="0 9 * * 1-5"``), 0/7 = Sunday."""
+    if trigger not in (None, "cron"):
+        raise InvalidJobError(
+            f"crontab= makes a cron trigger; it cannot be given with trigger {trigger!r}"
+        )
+    text = trigger_args.pop("crontab")
+    extra = set(trigger_args) - CRONTAB_COMPANIONS
+    if extra:
+        raise InvalidJobError(
+            f"crontab= gives every cron field; {sorted(extra)} cannot be given with it "
+            f"(allowed with it: {', '.join(sorted(CRONTAB_COMPANIONS))})"
+        )
+    arguments = {"timezone": timezone, **trigger_args, **crontab_fields(text)}
+    try:
+        return CronTrigger(**arguments)
+    except (TypeError, ValueError, LookupError) as exc:
+        raise InvalidJobError(f"Invalid crontab {text!r}: {exc}") from exc
