@@ -16,7 +16,7 @@ import socket
 import time
 import traceback
 from collections.abc import Awaitable, Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -37,6 +37,7 @@ from django_clockwork.claim import claimed_job
 from django_clockwork.conf import get_conf
 from django_clockwork.ledger import Ledger, NewRun
 from django_clockwork.logtext import format_job, format_time, user
+from django_clockwork.workers import WorkerThreads
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
         self.node_id = node_id
         self.on_slot_freed = on_slot_freed
         self.hostname = socket.gethostname()
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool: WorkerThreads | None = None
         self._futures: set[Future[None]] = set()
         self._ledgers: dict[str, Ledger] = {}
         #: (database, job id, run time) of every run executing now.
@@ -91,7 +92,7 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
 
     def start(self, scheduler: Any, alias: str) -> None:
         super().start(scheduler, alias)
-        self._pool = ThreadPoolExecutor(self.max_workers, thread_name_prefix="clockwork-job")
+        self._pool = WorkerThreads(self.max_workers, name="clockwork-job")
 
     def shutdown(self, wait: bool = True) -> None:
         if self._pool is not None:

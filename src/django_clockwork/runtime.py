@@ -9,7 +9,11 @@ through :meth:`Runtime.stop_gracefully` and :meth:`Runtime.abandon_in_flight`.
 
 from __future__ import annotations
 
+import atexit
 import logging
+import threading
+import weakref
+from collections.abc import Callable
 from typing import Any
 
 from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN, EVENT_SCHEDULER_STARTED, SchedulerEvent
@@ -88,6 +92,7 @@ class Runtime:
     def _on_lifecycle(self, event: SchedulerEvent) -> None:
         """Start the heartbeat and the listener with the scheduler; stop them with it."""
         if event.code == EVENT_SCHEDULER_STARTED:
+            at_exit(_stop_at_exit(weakref.ref(self)))
             self.node.start()
             if self.waker is not None:
                 self.waker.start()
@@ -135,6 +140,34 @@ class Runtime:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         return drained
+
+
+def at_exit(callback: Callable[[], None]) -> None:
+    """Call ``callback`` at interpreter exit, before non-daemon threads are joined.
+
+    ``threading``'s exit hooks run first (last registered first), then the interpreter
+    joins non-daemon threads, then ``atexit`` hooks run.
+    """
+    register = getattr(threading, "_register_atexit", None)
+    try:
+        if register is not None:
+            register(callback)
+            return
+    except RuntimeError:  # already shutting down
+        pass
+    atexit.register(callback)
+
+
+def _stop_at_exit(ref: weakref.ref[Runtime]) -> Callable[[], None]:
+    """A runtime whose scheduler still runs at interpreter exit stops gracefully: its job
+    threads are daemons, which the interpreter does not wait for."""
+
+    def stop() -> None:
+        runtime = ref()
+        if runtime is not None and runtime.scheduler.running:
+            runtime.stop_gracefully(runtime.conf.shutdown_timeout)
+
+    return stop
 
 
 def create_scheduler(*, blocking: bool = False, **options: Any) -> BaseScheduler:
