@@ -42,6 +42,8 @@ class Claim:
     run_times: tuple[datetime, ...]
     #: Run times recorded ``skipped``: the job had ``max_instances`` unfinished runs fleet-wide.
     skipped: tuple[datetime, ...] = ()
+    #: The job's own long-running threshold in seconds (None: ``LONG_RUNNING_AFTER``).
+    long_running_after: float | None = None
 
 
 @dataclass(frozen=True)
@@ -115,7 +117,9 @@ class Claimer:
         for plan in plans:
             mine = tuple(t for t in plan.run_times if (plan.row.id, t) in owned)
             refused = tuple(t for t in plan.run_times if (plan.row.id, t) in skipped)
-            plan.job._clockwork_claim = Claim(self.database, mine, refused)
+            plan.job._clockwork_claim = Claim(
+                self.database, mine, refused, long_running_after=plan.row.long_running_after
+            )
             jobs.append(plan.job)
         return jobs
 
@@ -247,7 +251,9 @@ class Claimer:
                 format_times(times),
             )
             aps.with_changes(job, next_run_time=times[0])  # so the scheduler submits it now
-            job._clockwork_claim = Claim(self.database, times)
+            job._clockwork_claim = Claim(
+                self.database, times, long_running_after=row.long_running_after
+            )
             jobs.append(job)
         for job_id, lost in orphans.items():  # their job was removed or is broken meanwhile
             self.ledger.abandoned(

@@ -25,6 +25,7 @@ from django_clockwork.executor import ClockworkExecutor
 from django_clockwork.jobstore import DjangoJobStore
 from django_clockwork.nodes import Node
 from django_clockwork.wakeups import PostgresWaker
+from django_clockwork.watchdog import Watchdog
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,13 @@ class Runtime:
             node_id=self.node.id,
             capacity=self.executor.free_slots,
             submitted=self.executor.submitted_runs,
+        )
+        self.watchdog = Watchdog(
+            self.executor,
+            lambda: self.store.runs_waiting,
+            long_running_after=conf.long_running_after,
+            no_free_worker_after=conf.no_free_worker_after,
+            node=f"{self.node.hostname} pid {self.node.pid} ({self.node.id[:8]})",
         )
         self.waker = (
             PostgresWaker(self._wake, conf.database) if wakeups.supported(conf.database) else None
@@ -90,15 +98,18 @@ class Runtime:
             self.scheduler.wakeup()
 
     def _on_lifecycle(self, event: SchedulerEvent) -> None:
-        """Start the heartbeat and the listener with the scheduler; stop them with it."""
+        """Start the heartbeat, the watchdog and the listener with the scheduler; stop them
+        with it."""
         if event.code == EVENT_SCHEDULER_STARTED:
             at_exit(_stop_at_exit(weakref.ref(self)))
             self.node.start()
+            self.watchdog.start()
             if self.waker is not None:
                 self.waker.start()
         else:
             if self.waker is not None:
                 self.waker.stop()
+            self.watchdog.stop()
             self.node.stop()
 
     # -- stopping ---------------------------------------------------------------------------
