@@ -7,17 +7,22 @@ import gc
 import logging
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from datetime import datetime, timezone
+from typing import Any, cast
 
 import pytest
 from django.test import override_settings
 
 from django_clockwork import api, create_scheduler
+from django_clockwork.executor import ClockworkExecutor, Flight
 from django_clockwork.models import ExecutionStatus, JobExecution
 from django_clockwork.runtime import Runtime
+from django_clockwork.watchdog import Watchdog
 from tests import jobs
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+T0 = datetime(2030, 1, 1, 12, 0, tzinfo=timezone.utc)
 
 LONG = "has been running for"
 NO_FREE = "No free worker thread"
@@ -151,3 +156,85 @@ def test_full_workers_with_nothing_due_are_not_a_warning(
     time.sleep(1.0)
     assert not lines(caplog, NO_FREE)
     assert not JobExecution.objects.warned().exists()
+
+
+class FakeLedger:
+    def __init__(self) -> None:
+        self.notes: list[tuple[str, str]] = []
+
+    def warned(self, job_id: str, run_time: object, note: str) -> bool:
+        self.notes.append((job_id, note))
+        return True
+
+
+class FakeExecutor:
+    """The executor's surface the watchdog reads: flights, free slots, ledgers."""
+
+    max_workers = 1
+
+    def __init__(self) -> None:
+        self.running: list[Flight] = []
+        self.book = FakeLedger()
+
+    def flights(self) -> list[Flight]:
+        return list(self.running)
+
+    def free_slots(self) -> int:
+        return self.max_workers - len(self.running)
+
+    def ledger(self, database: str) -> FakeLedger:
+        return self.book
+
+
+def test_each_episode_without_a_free_worker_is_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="django_clockwork.watchdog")
+    executor = FakeExecutor()
+    executor.max_workers = 2
+    watchdog = Watchdog(
+        cast(ClockworkExecutor, executor),
+        lambda: True,
+        long_running_after=None,
+        no_free_worker_after=10,
+        node="test",
+    )
+    assert watchdog.interval == 1.0
+    hung = Flight("default", "hung", T0, "hung", started=0.0, long_running_after=None)
+    first = Flight("default", "first", T0, "first", started=0.0, long_running_after=None)
+    executor.running = [hung, first]
+    for now in (0.0, 5.0, 10.0, 11.0, 50.0):  # full from 0 s: warned at 10 s, once
+        watchdog.check(now)
+    assert len(lines(caplog, NO_FREE)) == 1
+    assert "for 0:00:10 while due runs wait (MAX_WORKERS 2)" in lines(caplog, NO_FREE)[0].message
+    executor.running = [hung]  # "first" finished
+    watchdog.check(51.0)
+    watchdog.check(52.0)
+    assert len(lines(caplog, FREE_AGAIN)) == 1
+    assert "after 0:00:51 with none free" in lines(caplog, FREE_AGAIN)[0].message
+    second = Flight("default", "second", T0, "second", started=60.0, long_running_after=None)
+    executor.running = [hung, second]  # full again: a new episode
+    for now in (60.0, 65.0, 70.0, 80.0):
+        watchdog.check(now)
+    assert len(lines(caplog, NO_FREE)) == 2
+    assert "running for 0:01:10" in lines(caplog, NO_FREE)[1].message  # the hung run
+    assert [job for job, _ in executor.book.notes] == ["hung", "first", "second"]  # once each
+    assert not lines(caplog, LONG)
+
+
+def test_a_run_is_noted_long_running_once(caplog: pytest.LogCaptureFixture) -> None:
+    executor = FakeExecutor()
+    watchdog = Watchdog(
+        cast(ClockworkExecutor, executor),
+        lambda: False,
+        long_running_after=600,
+        no_free_worker_after=None,
+        node="test",
+    )
+    executor.running = [Flight("default", "slow", T0, "slow", 100.0, long_running_after=None)]
+    for now in (100.0, 699.0, 700.0, 701.0, 5000.0):
+        watchdog.check(now)
+    (line,) = lines(caplog, LONG)
+    assert "has been running for 0:10:00 on node test" in line.message
+    assert [job for job, _ in executor.book.notes] == ["slow"]
+    assert not lines(caplog, NO_FREE)  # nothing waits
