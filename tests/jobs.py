@@ -2,6 +2,7 @@
 
 import logging
 import os
+import threading
 from pathlib import Path
 
 from django_clockwork import current_execution
@@ -44,6 +45,15 @@ def sleep(seconds: float) -> None:
     import time
 
     time.sleep(seconds)
+
+
+#: Ends every ``wait_for_release`` run: in-process tests of hung jobs set it when done.
+RELEASE = threading.Event()
+
+
+def wait_for_release(seconds: float) -> None:
+    """A job that hangs until the test sets ``RELEASE`` (or ``seconds`` pass)."""
+    RELEASE.wait(seconds)
 
 
 def count_connections_closed() -> str:

@@ -310,3 +310,28 @@ def test_row_changing_on_every_attempt_is_a_concurrent_change(
     after = stored("busy")
     assert after["version"] == job.version + api.WRITE_ATTEMPTS
     assert {**after, "version": before["version"]} == before  # only the other writer's bumps
+
+
+def test_long_running_after_is_stored_changed_and_replaced() -> None:
+    job = api.add_job("tests.jobs:noop", "interval", hours=1, id="lr", long_running_after=90)
+    assert job.long_running_after == 90.0
+    assert Job.objects.get(id="lr").long_running_after == 90.0
+    changed = api.modify_job("lr", long_running_after=0.5, name="renamed")
+    assert (changed.long_running_after, changed.name) == (0.5, "renamed")
+    assert changed.version == job.version + 1
+    assert api.modify_job("lr", max_instances=2).long_running_after == 0.5  # kept
+    assert api.modify_job("lr", long_running_after=None).long_running_after is None
+    api.modify_job("lr", long_running_after=30)
+    replaced = api.add_job("tests.jobs:noop", "interval", hours=1, id="lr", replace_existing=True)
+    assert replaced.long_running_after is None  # replaced: the setting's threshold again
+
+
+@pytest.mark.parametrize("value", [0, -1, float("nan"), float("inf"), "60", True])
+def test_long_running_after_must_be_positive_seconds_or_none(value: object) -> None:
+    with pytest.raises(InvalidJobError, match="long_running_after must be a number of seconds"):
+        api.add_job("tests.jobs:noop", "interval", hours=1, id="lr", long_running_after=value)
+    assert not Job.objects.filter(id="lr").exists()
+    api.add_job("tests.jobs:noop", "interval", hours=1, id="lr")
+    with pytest.raises(InvalidJobError, match="long_running_after must be a number of seconds"):
+        api.modify_job("lr", long_running_after=value)
+    assert Job.objects.get(id="lr").long_running_after is None

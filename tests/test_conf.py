@@ -169,6 +169,14 @@ def test_runscheduler_rejects_bad_shutdown_timeout(value: str) -> None:
         ({"HEARTBEAT_INTERVAL": 0.1, "NODE_TIMEOUT": 0.5}, ["clockwork.E044"]),
         ({"HEARTBEAT_INTERVAL": 0.1, "NODE_TIMEOUT": 1}, []),
         ({"RETRY_INTERVAL": 0.001}, ["clockwork.E045"]),
+        ({"LONG_RUNNING_AFTER": 0.05}, ["clockwork.E046"]),
+        ({"LONG_RUNNING_AFTER": 0.1}, []),
+        ({"LONG_RUNNING_AFTER": None}, []),
+        ({"LONG_RUNNING_AFTER": 0}, ["clockwork.E003"]),
+        ({"LONG_RUNNING_AFTER": "10"}, ["clockwork.E003"]),
+        ({"NO_FREE_WORKER_AFTER": 0.01}, ["clockwork.E047"]),
+        ({"NO_FREE_WORKER_AFTER": None, "LONG_RUNNING_AFTER": 3600}, []),
+        ({"NO_FREE_WORKER_AFTER": float("inf")}, ["clockwork.E003"]),
     ],
 )
 def test_numbers_are_bounded(value: object, expected: list[str]) -> None:

@@ -362,3 +362,21 @@ def test_non_durable_write_raises_at_once(book: Ledger, monkeypatch: pytest.Monk
         book.abandoned("job", [T0], reason="stopping", durable=False)
     assert len(attempts) == 1
     assert row_of(run)["status"] == S.RUNNING
+
+
+@pytest.mark.parametrize("status", S.values)
+def test_warned_appends_a_line_to_a_running_run_only(book: Ledger, status: str) -> None:
+    run = add_run(status)
+    first = book.warned("job", T0, "2030-01-01 12:10:00 UTC Long running:\nstill running")
+    second = book.warned("job", T0, "2030-01-01 12:11:00 UTC Held a worker thread")
+    run.refresh_from_db()
+    if status == S.RUNNING:
+        assert (first, second) == (True, True)
+        assert run.warning.splitlines() == [
+            "2030-01-01 12:10:00 UTC Long running: still running",
+            "2030-01-01 12:11:00 UTC Held a worker thread",
+        ]
+    else:
+        assert (first, second) == (False, False)
+        assert run.warning == ""
+    assert run.status == status

@@ -23,9 +23,35 @@ class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 @admin.register(Job)
 class JobAdmin(ReadOnlyAdmin):
-    list_display = ["id", "name", "func", "next_run_time", "is_paused", "load_error", "source"]
+    list_display = [
+        "id",
+        "name",
+        "func",
+        "next_run_time",
+        "is_paused",
+        "long_running_after",
+        "load_error",
+        "source",
+    ]
     list_filter = ["source", "executor"]
     search_fields = ["id", "name", "func"]
+
+
+class WarnedFilter(admin.SimpleListFilter):
+    """Runs the watchdog noted: long running, or holding a worker while due runs waited."""
+
+    title = "warning"
+    parameter_name = "warned"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "with a warning"), ("no", "without")]
+
+    def queryset(self, request: HttpRequest, queryset: Any) -> Any:
+        if self.value() == "yes":
+            return queryset.warned()
+        if self.value() == "no":
+            return queryset.filter(warning="")
+        return queryset
 
 
 @admin.register(JobExecution)
@@ -39,7 +65,8 @@ class JobExecutionAdmin(ReadOnlyAdmin):
         "hostname",
         "pid",
         "trigger_source",
+        "warning",
     ]
-    list_filter = ["status", "trigger_source"]
-    search_fields = ["job_id", "job_name", "exception"]
+    list_filter = ["status", "trigger_source", WarnedFilter]
+    search_fields = ["job_id", "job_name", "exception", "warning"]
     date_hierarchy = "scheduled_run_time"

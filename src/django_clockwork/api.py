@@ -24,6 +24,7 @@ from typing import Any
 
 from apscheduler.job import Job as APJob
 from apscheduler.jobstores.base import ConflictingIdError
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -78,6 +79,9 @@ class ScheduledJob:
     misfire_grace_time: int | None
     coalesce: bool
     max_instances: int
+    #: Seconds a run may execute before it is logged and noted as long running; None means
+    #: ``CLOCKWORK['LONG_RUNNING_AFTER']``.
+    long_running_after: float | None
     #: Aware UTC; None when paused or finished.
     next_run_time: datetime | None
     paused: bool
@@ -111,6 +115,7 @@ class ScheduledJob:
             misfire_grace_time=row.misfire_grace_time,
             coalesce=row.coalesce,
             max_instances=row.max_instances,
+            long_running_after=row.long_running_after,
             next_run_time=row.next_run_time,
             paused=row.is_paused,
             finished=row.finished_at is not None,
@@ -142,9 +147,12 @@ def add_job(
     next_run_time: datetime | None = UNSET,
     executor: str = "default",
     replace_existing: bool = False,
+    long_running_after: float | None = None,
     **trigger_args: Any,
 ) -> ScheduledJob:
-    """Add (or with ``replace_existing``, replace) a job; the arguments are APScheduler's.
+    """Add (or with ``replace_existing``, replace) a job; the arguments are APScheduler's,
+    and ``long_running_after``: seconds a run may execute before it is logged and noted as
+    long running (None: ``CLOCKWORK['LONG_RUNNING_AFTER']``).
 
     ``func`` is a module-level callable or its reference ``"package.module:qualname"``;
     ``trigger`` an alias (``"date"``, ``"interval"``, ``"cron"``, ``"calendarinterval"``)
@@ -152,6 +160,7 @@ def add_job(
     """
     conf = get_conf()
     job_id = uuid.uuid4().hex if id is None else inputs.check_id(id)
+    columns = {"long_running_after": inputs.check_long_running_after(long_running_after)}
     built = build_trigger(trigger, trigger_args, conf.timezone)
     defaults = conf.job_defaults
     state = {
@@ -171,12 +180,14 @@ def add_job(
         del state["name"]  # APScheduler names the job after its function
     job = _new_job(state)
     store = _store()
-    try:
-        store.add_job(job)
-    except ConflictingIdError:
-        if not replace_existing:
-            raise JobExistsError(job_id) from None
-        _retrying(lambda: store.update_job(job))
+    with transaction.atomic(using=store.database):
+        try:
+            store.add_job(job)
+        except ConflictingIdError:
+            if not replace_existing:
+                raise JobExistsError(job_id) from None
+            _retrying(lambda: store.update_job(job))
+        _rows().filter(id=job_id).update(**columns)  # ours, not APScheduler's: not in row_fields
     return _get(job_id)
 
 
@@ -194,7 +205,8 @@ def get_jobs() -> list[ScheduledJob]:
 
 def modify_job(job_id: str, **changes: Any) -> ScheduledJob:
     """Change a job's ``func``, ``args``, ``kwargs``, ``name``, ``executor``,
-    ``misfire_grace_time``, ``coalesce``, ``max_instances`` or ``next_run_time``."""
+    ``misfire_grace_time``, ``coalesce``, ``max_instances``, ``next_run_time`` or
+    ``long_running_after``."""
     unknown = set(changes) - _MODIFIABLE
     if unknown:
         raise InvalidJobError(
@@ -207,7 +219,12 @@ def modify_job(job_id: str, **changes: Any) -> ScheduledJob:
         changes["args"] = inputs.check_args(changes["args"])
     if "kwargs" in changes:
         changes["kwargs"] = inputs.check_kwargs(changes["kwargs"])
-    return _write(job_id, lambda row: changes)
+    columns = {
+        key: inputs.check_long_running_after(changes.pop(key))
+        for key in _COLUMNS_ONLY
+        if key in changes
+    }
+    return _write(job_id, lambda row: changes, columns)
 
 
 def reschedule_job(job_id: str, trigger: Any = None, **trigger_args: Any) -> ScheduledJob:
@@ -247,12 +264,18 @@ _MODIFIABLE = frozenset(
         "coalesce",
         "max_instances",
         "next_run_time",
+        "long_running_after",
     }
 )
+#: Options of ours, not APScheduler's: written to their columns, never to the job object.
+_COLUMNS_ONLY = frozenset({"long_running_after"})
 
 
-def _write(job_id: str, change: Callable[[Job], dict[str, Any]]) -> ScheduledJob:
-    """Apply ``change`` to the stored row under its version; retried if another writer won."""
+def _write(
+    job_id: str, change: Callable[[Job], dict[str, Any]], columns: Mapping[str, Any] | None = None
+) -> ScheduledJob:
+    """Apply ``change`` (and ``columns``, our own options) to the stored row under its
+    version; retried if another writer won."""
     for _attempt in range(WRITE_ATTEMPTS):
         row = _rows().active().filter(id=job_id).first()
         if row is None:
@@ -264,7 +287,13 @@ def _write(job_id: str, change: Callable[[Job], dict[str, Any]]) -> ScheduledJob
             _rows()
             .active()
             .filter(id=job_id, version=row.version)
-            .update(**fields, version=F("version") + 1, load_error="", updated_at=timezone.now())
+            .update(
+                **fields,
+                **(columns or {}),
+                version=F("version") + 1,
+                load_error="",
+                updated_at=timezone.now(),
+            )
         )
         if updated:
             return _get(job_id)

@@ -43,6 +43,8 @@ class Claim:
     skipped: tuple[datetime, ...] = ()
     #: Run times older than the grace time, recorded by this claim as one ``missed`` row.
     backlog: Missed | None = None
+    #: The job's own long-running threshold in seconds (None: ``LONG_RUNNING_AFTER``).
+    long_running_after: float | None = None
 
     @property
     def handed_out(self) -> list[datetime]:
@@ -133,8 +135,13 @@ class Claimer:
         for plan in plans:
             mine = tuple(t for t in plan.run_times if (plan.row.id, t) in owned)
             refused = tuple(t for t in plan.run_times if (plan.row.id, t) in skipped)
-            missed = self._report_missed(plan, recorded)
-            plan.job._clockwork_claim = Claim(self.database, mine, refused, missed)
+            plan.job._clockwork_claim = Claim(
+                self.database,
+                mine,
+                refused,
+                backlog=self._report_missed(plan, recorded),
+                long_running_after=plan.row.long_running_after,
+            )
             jobs.append(plan.job)
         return jobs
 
@@ -260,7 +267,9 @@ class Claimer:
                 format_times(times),
             )
             aps.with_changes(job, next_run_time=times[0])  # so the scheduler submits it now
-            job._clockwork_claim = Claim(self.database, times)
+            job._clockwork_claim = Claim(
+                self.database, times, long_running_after=row.long_running_after
+            )
             jobs.append(job)
         for job_id, lost in orphans.items():  # their job was removed or is broken meanwhile
             self.ledger.abandoned(

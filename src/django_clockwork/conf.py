@@ -42,6 +42,8 @@ DEFAULTS: dict[str, Any] = {
     "HISTORY_MAX_PER_JOB": 10000,
     "FINISHED_JOB_RETENTION": 604800.0,
     "PRUNE_INTERVAL": 600.0,
+    "LONG_RUNNING_AFTER": 600.0,
+    "NO_FREE_WORKER_AFTER": 60.0,
 }
 
 JOB_DEFAULT_KEYS = frozenset(DEFAULTS["JOB_DEFAULTS"])
@@ -79,6 +81,10 @@ class Conf:
     history_max_per_job: int | None = 10000
     finished_job_retention: float | None = 604800.0
     prune_interval: float = 600.0
+    #: Seconds a run may execute before it is logged and noted as long running (None: never).
+    long_running_after: float | None = 600.0
+    #: Seconds with no free worker thread, while due runs wait, before that is logged (None: never).
+    no_free_worker_after: float | None = 60.0
 
     def listener_callables(self) -> list[Callable[..., Any]]:
         return [import_string(path) for path in self.listeners]
@@ -128,6 +134,8 @@ def get_conf() -> Conf:
         history_max_per_job=merged["HISTORY_MAX_PER_JOB"],
         finished_job_retention=_optional_float(merged["FINISHED_JOB_RETENTION"]),
         prune_interval=float(merged["PRUNE_INTERVAL"]),
+        long_running_after=_optional_float(merged["LONG_RUNNING_AFTER"]),
+        no_free_worker_after=_optional_float(merged["NO_FREE_WORKER_AFTER"]),
     )
 
 

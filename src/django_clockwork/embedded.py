@@ -9,7 +9,6 @@ requests). Claims are atomic, so any number of embedded schedulers may run.
 
 from __future__ import annotations
 
-import atexit
 import inspect
 import logging
 import os
@@ -35,31 +34,14 @@ def start() -> BaseScheduler:
     with _lock:
         if _scheduler is not None and _owner_pid == os.getpid():
             return _scheduler
-        from django_clockwork.runtime import create_scheduler
+        from django_clockwork.runtime import at_exit, create_scheduler
 
         scheduler = create_scheduler()
         scheduler.start()
         _scheduler, _owner_pid = scheduler, os.getpid()
-        _stop_before_thread_pools_at_exit()
+        at_exit(stop)  # bounded: SHUTDOWN_TIMEOUT, then its runs are recorded abandoned
         logger.info("Embedded scheduler started in pid %d", _owner_pid)
         return scheduler
-
-
-def _stop_before_thread_pools_at_exit() -> None:
-    """Stop the scheduler at interpreter exit *before* thread pools refuse new work.
-
-    ``concurrent.futures`` shuts its pools down from ``threading``'s exit hooks, which run
-    before ``atexit``; a scheduler still claiming then would claim runs it cannot start.
-    Hooks registered there run last-registered first, so this one runs before the pools'.
-    """
-    register = getattr(threading, "_register_atexit", None)
-    try:
-        if register is not None:
-            register(stop)
-            return
-    except RuntimeError:  # already shutting down
-        pass
-    atexit.register(stop)
 
 
 def stop(timeout: float | None = None) -> None:

@@ -16,7 +16,7 @@ import socket
 import time
 import traceback
 from collections.abc import Awaitable, Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -37,6 +37,7 @@ from django_clockwork.claim import claimed_job
 from django_clockwork.conf import get_conf
 from django_clockwork.ledger import Ledger, NewRun
 from django_clockwork.logtext import format_job, format_time, user
+from django_clockwork.workers import WorkerThreads
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +61,25 @@ def current_execution() -> ExecutionContext | None:
     return _current.get()
 
 
+@dataclass(frozen=True)
+class Flight:
+    """A run executing now, as the watchdog sees it."""
+
+    database: str
+    job_id: str
+    run_time: datetime
+    #: The job, as log lines name it.
+    job: str
+    #: ``time.monotonic()`` when the job's function was called.
+    started: float
+    #: The job's own long-running threshold in seconds (None: ``LONG_RUNNING_AFTER``).
+    long_running_after: float | None
+
+    @property
+    def key(self) -> tuple[str, str, datetime]:
+        return (self.database, self.job_id, self.run_time)
+
+
 class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
     """A thread pool that records every run in ``JobExecution`` through the ledger.
 
@@ -81,17 +101,17 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
         self.node_id = node_id
         self.on_slot_freed = on_slot_freed
         self.hostname = socket.gethostname()
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool: WorkerThreads | None = None
         self._futures: set[Future[None]] = set()
         self._ledgers: dict[str, Ledger] = {}
-        #: (database, job id, run time) of every run executing now.
-        self.in_flight: set[tuple[str, str, datetime]] = set()
+        #: Every run executing now, by (database, job id, run time).
+        self.in_flight: dict[tuple[str, str, datetime], Flight] = {}
         #: (job id, run time) of every run handed to this executor and not finished yet.
         self.submitted: set[tuple[str, datetime]] = set()
 
     def start(self, scheduler: Any, alias: str) -> None:
         super().start(scheduler, alias)
-        self._pool = ThreadPoolExecutor(self.max_workers, thread_name_prefix="clockwork-job")
+        self._pool = WorkerThreads(self.max_workers, name="clockwork-job")
 
     def shutdown(self, wait: bool = True) -> None:
         if self._pool is not None:
@@ -110,6 +130,10 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
     def free_slots(self) -> int:
         """Worker threads not taken: how much a claim should take on for this process."""
         return max(self.max_workers - self.running, 0)
+
+    def flights(self) -> list[Flight]:
+        """The runs executing now (a copy, safe to read from another thread)."""
+        return list(self.in_flight.values())
 
     def submitted_runs(self) -> set[tuple[str, datetime]]:
         """A copy of :attr:`submitted`, safe to read from another thread."""
@@ -168,11 +192,13 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
         raise NotImplementedError("submit_job is overridden")
 
     def _run_all(self, job: Any, run_times: list[datetime], ledger: Ledger) -> None:
+        claim = claimed_job(job)
+        threshold = claim.long_running_after if claim is not None else None
         events = []
         try:
             for run_time in run_times:
                 try:
-                    events.append(self._run_one(job, run_time, ledger))
+                    events.append(self._run_one(job, run_time, ledger, threshold))
                 except Exception as exc:  # before or around the job, never from it
                     events.append(self._could_not_run(job, run_time, ledger, exc))
         except BaseException as exc:  # never lose the instance count
@@ -201,7 +227,9 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
             EVENT_JOB_ERROR, job.id, aps.jobstore_alias(job), run_time, exception=exc
         )
 
-    def _run_one(self, job: Any, run_time: datetime, ledger: Ledger) -> JobExecutionEvent:
+    def _run_one(
+        self, job: Any, run_time: datetime, ledger: Ledger, threshold: float | None
+    ) -> JobExecutionEvent:
         alias = aps.jobstore_alias(job)
         late = _now() - run_time
         if job.misfire_grace_time is not None and late > timedelta(seconds=job.misfire_grace_time):
@@ -220,16 +248,16 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
         close_old_connections()  # like a request: CONN_MAX_AGE and broken connections
         ledger.started(job.id, run_time, hostname=self.hostname, pid=os.getpid())
         logger.info('Running job "%s" (scheduled at %s)', format_job(job), format_time(run_time))
-        clock = time.perf_counter()
+        clock = time.monotonic()
         token = _current.set(ExecutionContext(job.id, run_time, ledger.database))
-        flight = (ledger.database, job.id, run_time)
-        self.in_flight.add(flight)
+        flight = Flight(ledger.database, job.id, run_time, format_job(job), clock, threshold)
+        self.in_flight[flight.key] = flight
         try:
             retval = job.func(*job.args, **job.kwargs)
             if inspect.isawaitable(retval):
                 retval = asyncio.run(_finish(retval))
         except BaseException as exc:
-            duration = time.perf_counter() - clock
+            duration = time.monotonic() - clock
             summary = f"{type(exc).__name__}: {exc}"
             logger.exception('Job "%s" raised an exception: %s', format_job(job), user(summary))
             ledger.failed(
@@ -248,9 +276,9 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
                 traceback="".join(traceback.format_tb(exc.__traceback__)),
             )
         finally:
-            self.in_flight.discard(flight)
+            self.in_flight.pop(flight.key, None)
             _current.reset(token)
-        ledger.succeeded(job.id, run_time, duration=time.perf_counter() - clock)
+        ledger.succeeded(job.id, run_time, duration=time.monotonic() - clock)
         logger.info('Job "%s" executed successfully', format_job(job))
         return JobExecutionEvent(EVENT_JOB_EXECUTED, job.id, alias, run_time, retval=retval)
 

@@ -5,6 +5,7 @@ what was wrong and what is expected.
 
 from __future__ import annotations
 
+import math
 import unicodedata
 from collections.abc import Iterable, Mapping
 from inspect import ismethod
@@ -101,3 +102,20 @@ def check_kwargs(kwargs: Any) -> dict[str, Any]:
     if bad:
         raise InvalidJobError(f"kwargs keys must be argument names (str), not {bad!r:.60}.")
     return dict(kwargs)
+
+
+def check_long_running_after(seconds: Any) -> float | None:
+    """A job's long-running threshold: a number of seconds > 0, or None (the setting's)."""
+    if seconds is None:
+        return None
+    if (
+        isinstance(seconds, (int, float))
+        and not isinstance(seconds, bool)
+        and math.isfinite(seconds)
+        and seconds > 0
+    ):
+        return float(seconds)
+    raise InvalidJobError(
+        f"long_running_after must be a number of seconds > 0, or None for "
+        f"CLOCKWORK['LONG_RUNNING_AFTER'], not {seconds!r}."
+    )

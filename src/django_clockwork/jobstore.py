@@ -98,6 +98,7 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
         self._last_recheck = float("-inf")
         self._lock = threading.RLock()
         self._claim_failed = False
+        self._due_seen = False
         self._synced = SyncedRunTimes()
         self._claimer = Claimer(
             database=self.database,
@@ -113,6 +114,12 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
     def starved(self) -> bool:
         """True while the last claim was cut short for want of free worker threads."""
         return self._claimer.starved
+
+    @property
+    def runs_waiting(self) -> bool:
+        """True while due runs wait for a free worker thread here: the last claim was cut
+        short for want of one, and the last look at the table saw a due row."""
+        return self.starved and self._due_seen
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} database={self.database!r}>"
@@ -186,6 +193,7 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
                 self.retry_interval,
             )
             return now + timedelta(seconds=self.retry_interval)
+        self._due_seen = earliest is not None and earliest <= now
         if self.poll_interval is None:
             return earliest
         cap = now + timedelta(seconds=self.poll_interval)

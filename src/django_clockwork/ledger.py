@@ -12,6 +12,9 @@ transitions, each one conditional write that names the states it may leave::
     enqueued               scheduled            -> enqueued
     abandoned              scheduled | running  -> abandoned
 
+One write is not a transition: ``warned`` appends a note of the watchdog (long running, or
+holding a worker while due runs waited) to the ``warning`` of a run that is ``running``.
+
 A finished run never moves again, and only finished runs are ever deleted (history
 pruning, ``retention``). A transition asked of a run in another state changes
 nothing: it is refused and logged (with the state the run was in), and the caller is told.
@@ -28,7 +31,8 @@ from datetime import datetime
 from datetime import timezone as dt_timezone
 from typing import Any, NamedTuple
 
-from django.db.models import Count, Q
+from django.db.models import Case, Count, F, Q, TextField, Value, When
+from django.db.models.functions import Concat
 
 from django_clockwork.logtext import format_time
 from django_clockwork.models import ExecutionStatus, JobExecution, TriggerSource
@@ -224,6 +228,27 @@ class Ledger:
     ) -> int:
         fields = {"finished_at": now(), "exception": reason}
         return self._move(ABANDONED, job_id, run_times, durable=durable, **fields)
+
+    def warned(self, job_id: str, run_time: datetime, note: str) -> bool:
+        """Append ``note`` (one line) to the ``warning`` of this run if it is ``running``.
+
+        One attempt, no retries: the caller (the watchdog) has logged the note already and
+        must not stall on a database outage. False if the run is no longer running.
+        """
+        drop_broken_connection(self.database)
+        line = note.replace("\n", " ")
+        updated: int = (
+            self._runs()
+            .filter(job_id=job_id, scheduled_run_time=_utc(run_time), status=S.RUNNING)
+            .update(
+                warning=Case(
+                    When(warning="", then=Value(line, output_field=TextField())),
+                    default=Concat(F("warning"), Value("\n" + line), output_field=TextField()),
+                    output_field=TextField(),
+                )
+            )
+        )
+        return updated == 1
 
     def abandon_node(self, node_id: str, reason: str) -> int:
         """Every unfinished run of a dead node (the reaper, inside its own transaction)."""

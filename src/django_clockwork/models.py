@@ -58,6 +58,12 @@ class Job(models.Model):
     )
     coalesce = models.BooleanField(default=True)
     max_instances = models.PositiveIntegerField(default=1)
+    long_running_after = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Seconds a run may execute before it is logged and noted as long running; "
+        "empty means CLOCKWORK['LONG_RUNNING_AFTER'].",
+    )
     next_run_time = models.DateTimeField(
         null=True, blank=True, help_text="Empty means paused (or finished)."
     )
@@ -119,6 +125,10 @@ class JobExecutionQuerySet(models.QuerySet["JobExecution"]):
     def failed(self) -> JobExecutionQuerySet:
         return self.filter(status=ExecutionStatus.FAILED)
 
+    def warned(self) -> JobExecutionQuerySet:
+        """Runs the watchdog noted (long running, or holding a worker while runs waited)."""
+        return self.exclude(warning="")
+
 
 class JobExecution(models.Model):
     """One scheduled (or manually triggered) run of a job: the ledger."""
@@ -143,6 +153,11 @@ class JobExecution(models.Model):
     pid = models.PositiveIntegerField(null=True, blank=True)
     node_id = models.CharField(
         max_length=32, blank=True, help_text="The scheduler node that claimed this run."
+    )
+    warning = models.TextField(
+        blank=True,
+        help_text="What the watchdog noticed while the run executed: it ran past its "
+        "long-running threshold, or it held a worker thread while due runs waited.",
     )
 
     objects = JobExecutionQuerySet.as_manager()

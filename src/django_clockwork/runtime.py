@@ -9,7 +9,11 @@ through :meth:`Runtime.stop_gracefully` and :meth:`Runtime.abandon_in_flight`.
 
 from __future__ import annotations
 
+import atexit
 import logging
+import threading
+import weakref
+from collections.abc import Callable
 from typing import Any
 
 from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN, EVENT_SCHEDULER_STARTED, SchedulerEvent
@@ -21,6 +25,7 @@ from django_clockwork.executor import ClockworkExecutor
 from django_clockwork.jobstore import DjangoJobStore
 from django_clockwork.nodes import Node
 from django_clockwork.wakeups import PostgresWaker
+from django_clockwork.watchdog import Watchdog
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +50,13 @@ class Runtime:
             node_id=self.node.id,
             capacity=self.executor.free_slots,
             submitted=self.executor.submitted_runs,
+        )
+        self.watchdog = Watchdog(
+            self.executor,
+            lambda: self.store.runs_waiting,
+            long_running_after=conf.long_running_after,
+            no_free_worker_after=conf.no_free_worker_after,
+            node=f"{self.node.hostname} pid {self.node.pid} ({self.node.id[:8]})",
         )
         self.waker = (
             PostgresWaker(self._wake, conf.database) if wakeups.supported(conf.database) else None
@@ -86,14 +98,18 @@ class Runtime:
             self.scheduler.wakeup()
 
     def _on_lifecycle(self, event: SchedulerEvent) -> None:
-        """Start the heartbeat and the listener with the scheduler; stop them with it."""
+        """Start the heartbeat, the watchdog and the listener with the scheduler; stop them
+        with it."""
         if event.code == EVENT_SCHEDULER_STARTED:
+            at_exit(_stop_at_exit(weakref.ref(self)))
             self.node.start()
+            self.watchdog.start()
             if self.waker is not None:
                 self.waker.start()
         else:
             if self.waker is not None:
                 self.waker.stop()
+            self.watchdog.stop()
             self.node.stop()
 
     # -- stopping ---------------------------------------------------------------------------
@@ -135,6 +151,34 @@ class Runtime:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         return drained
+
+
+def at_exit(callback: Callable[[], None]) -> None:
+    """Call ``callback`` at interpreter exit, before non-daemon threads are joined.
+
+    ``threading``'s exit hooks run first (last registered first), then the interpreter
+    joins non-daemon threads, then ``atexit`` hooks run.
+    """
+    register = getattr(threading, "_register_atexit", None)
+    try:
+        if register is not None:
+            register(callback)
+            return
+    except RuntimeError:  # already shutting down
+        pass
+    atexit.register(callback)
+
+
+def _stop_at_exit(ref: weakref.ref[Runtime]) -> Callable[[], None]:
+    """A runtime whose scheduler still runs at interpreter exit stops gracefully: its job
+    threads are daemons, which the interpreter does not wait for."""
+
+    def stop() -> None:
+        runtime = ref()
+        if runtime is not None and runtime.scheduler.running:
+            runtime.stop_gracefully(runtime.conf.shutdown_timeout)
+
+    return stop
 
 
 def create_scheduler(*, blocking: bool = False, **options: Any) -> BaseScheduler:

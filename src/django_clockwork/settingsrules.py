@@ -74,6 +74,8 @@ _VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "HISTORY_MAX_PER_JOB": (_optional(_positive_int), "an integer > 0 or None"),
     "FINISHED_JOB_RETENTION": (_optional(_positive_number), "a number of seconds > 0 or None"),
     "PRUNE_INTERVAL": (_positive_number, "a number of seconds > 0"),
+    "LONG_RUNNING_AFTER": (_optional(_positive_number), "a number of seconds > 0 or None"),
+    "NO_FREE_WORKER_AFTER": (_optional(_positive_number), "a number of seconds > 0 or None"),
 }
 
 
@@ -111,6 +113,19 @@ BOUNDS: dict[str, Bound] = {
         "A shorter timeout declares busy schedulers dead and abandons their runs.",
     ),
     "RETRY_INTERVAL": Bound("clockwork.E045", 0.1, None, "A shorter retry hammers a database."),
+    "LONG_RUNNING_AFTER": Bound(
+        "clockwork.E046",
+        0.1,
+        None,
+        "A shorter threshold warns about ordinary runs (and the watchdog checks at most 20 "
+        "times a second).",
+    ),
+    "NO_FREE_WORKER_AFTER": Bound(
+        "clockwork.E047",
+        0.1,
+        None,
+        "A shorter threshold warns whenever a busy scheduler is briefly full.",
+    ),
 }
 
 
@@ -118,7 +133,7 @@ def find_problems(raw: Any, *, databases: Collection[str], use_tz: bool) -> list
     """Every problem with ``raw`` (the ``CLOCKWORK`` dict), all in one round.
 
     A key whose value has the wrong type gets its E003 and nothing more; every key
-    whose type is right is checked for meaning (E004, E006-E009, E030, E040-E045) whatever
+    whose type is right is checked for meaning (E004, E006-E009, E030, E040-E047) whatever
     the others hold.
     """
     if not isinstance(raw, Mapping):
@@ -232,7 +247,9 @@ def _allowed_problem(entry: str) -> Problem | None:
     )
 
 
-def _bound_problem(key: str, value: float, bound: Bound) -> Problem | None:
+def _bound_problem(key: str, value: float | None, bound: Bound) -> Problem | None:
+    if value is None:  # an optional setting, turned off
+        return None
     if bound.minimum is not None and value < bound.minimum:
         limit = f"at least {bound.minimum:g}"
     elif bound.maximum is not None and value > bound.maximum:

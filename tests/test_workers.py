@@ -1,0 +1,57 @@
+"""``WorkerThreads``: the executor's daemon threads."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from django_clockwork.workers import WorkerThreads
+
+
+def test_runs_calls_in_at_most_size_daemon_threads() -> None:
+    pool = WorkerThreads(2, name="clockwork-test")
+    release = threading.Event()
+    names: list[str] = []
+
+    def work(n: int) -> int:
+        names.append(threading.current_thread().name)
+        assert threading.current_thread().daemon
+        release.wait(5)
+        return n * 2
+
+    futures = [pool.submit(work, n) for n in range(5)]
+    release.set()
+    assert [f.result(5) for f in futures] == [0, 2, 4, 6, 8]
+    assert set(names) <= {"clockwork-test_0", "clockwork-test_1"}
+    assert len(pool._threads) == 2
+    pool.shutdown(wait=True)
+    assert not any(thread.is_alive() for thread in pool._threads)
+
+
+def test_an_idle_thread_is_reused() -> None:
+    pool = WorkerThreads(4, name="clockwork-test")
+    for n in range(3):
+        assert pool.submit(lambda n=n: n).result(5) == n
+    assert len(pool._threads) == 1
+    pool.shutdown()
+
+
+def test_an_exception_reaches_the_future() -> None:
+    pool = WorkerThreads(1, name="clockwork-test")
+    future = pool.submit(lambda: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        future.result(5)
+    pool.shutdown()
+
+
+def test_shutdown_without_wait_leaves_a_hung_call_and_refuses_new_work() -> None:
+    pool = WorkerThreads(1, name="clockwork-test")
+    release = threading.Event()
+    hung = pool.submit(release.wait, 10)
+    pool.shutdown(wait=False)
+    with pytest.raises(RuntimeError, match="after shutdown"):
+        pool.submit(print)
+    assert not hung.done()
+    release.set()
+    assert hung.result(5) is True
