@@ -214,7 +214,12 @@ def test_api_stores_crontab_as_cron_json_with_weekday_names() -> None:
             "At 07:30, only on Saturday and Sunday (UTC)",
         ),
         ("cron", {"second": "*/30"}, "Every 30 seconds (UTC)"),
-        ("cron", {"day": "last", "hour": 3}, "Cron: day=last, hour=3, minute=0, second=0 (UTC)"),
+        ("cron", {"day": "last", "hour": 3}, "At 03:00, on the last day of the month (UTC)"),
+        (
+            "cron",
+            {"day": "last fri", "hour": 3},
+            "Cron: day=last fri, hour=3, minute=0, second=0 (UTC)",
+        ),
         ("cron", {"week": "1-10", "hour": 3}, "Cron: week=1-10, hour=3, minute=0, second=0 (UTC)"),
         ("interval", {"minutes": 10}, "Every 10 minutes"),
         ("interval", {"hours": 1}, "Every hour"),

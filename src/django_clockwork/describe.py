@@ -64,7 +64,9 @@ def _cron(data: dict[str, Any]) -> str:
         for name in ("year", "month", "day", "week", "day_of_week", "hour", "minute", "second")
     }
     plain = ", ".join(f"{name}={value}" for name, value in fields.items() if value != "*")
-    if fields["week"] != "*" or any(c.isalpha() for c in fields["day"]):
+    if fields["day"] == "last":
+        fields["day"] = "L"  # cron-descriptor's (and Quartz's) "last day of the month"
+    if fields["week"] != "*" or any(c.isalpha() and c != "L" for c in fields["day"]):
         return f"Cron: {plain}"  # ISO weeks, "last fri", "2nd mon": no crontab form
     try:
         weekdays = weekday_names(field_values(_APS_WEEKDAY, fields["day_of_week"], ""))

@@ -1,17 +1,24 @@
 """``manage.py clockwork <subcommand>``: django-clockwork's tools, one class per subcommand.
 
 Exit codes: 0 done; 1 a ``CommandError`` (the message says what to do); 2 bad arguments
-(an unknown subcommand, an unknown option), as argparse does.
+(an unknown subcommand, an unknown option, as argparse does; an unknown job id).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+from datetime import datetime
 from typing import Any, ClassVar
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db.models import F, OuterRef, Subquery
 
+from django_clockwork import api
 from django_clockwork.conf import get_conf
+from django_clockwork.describe import describe
+from django_clockwork.exceptions import JobNotFoundError
+from django_clockwork.models import Job, JobExecution
 from django_clockwork.retention import Policy, Pruner
 
 
@@ -66,7 +73,193 @@ class Prune(Subcommand):
             command.stdout.write(text)
 
 
-SUBCOMMANDS: dict[str, Subcommand] = {sub.name: sub for sub in (Prune(),)}
+def state_of(row: Job) -> str:
+    """``active``, ``paused``, ``finished`` or ``broken`` (a row no scheduler can load)."""
+    if row.load_error:
+        return "broken"
+    if row.finished_at is not None:
+        return "finished"
+    return "paused" if row.next_run_time is None else "active"
+
+
+def _annotation(row: Job, name: str) -> Any:
+    """A value the list query annotated the row with."""
+    return getattr(row, name)
+
+
+def _when(value: datetime | None) -> str:
+    return "-" if value is None else value.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _unknown(job_id: str) -> CommandError:
+    return CommandError(
+        f"No job with id {job_id!r} (manage.py clockwork list shows the ids).", returncode=2
+    )
+
+
+class List(Subcommand):
+    name = "list"
+    help = (
+        "List every job: id, schedule in words, next run (UTC), state (active, paused, "
+        "finished, broken) and the outcome of its latest run."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--json", action="store_true", help="One JSON object per job, in a list."
+        )
+
+    def handle(self, command: BaseCommand, **options: Any) -> None:
+        latest = JobExecution.objects.using(get_conf().database).filter(job_id=OuterRef("id"))
+        latest = latest.order_by("-scheduled_run_time")
+        rows = (
+            Job.objects.using(get_conf().database)
+            .annotate(
+                last_outcome=Subquery(latest.values("status")[:1]),
+                last_run=Subquery(latest.values("scheduled_run_time")[:1]),
+            )
+            .order_by(F("next_run_time").asc(nulls_last=True), "id")
+        )
+        if options["json"]:
+            command.stdout.write("[")
+            for index, row in enumerate(rows.iterator()):  # streams: one row at a time
+                entry = {
+                    "id": row.id,
+                    "name": row.name,
+                    "func": row.func,
+                    "description": describe(row.trigger),
+                    "trigger": row.trigger if isinstance(row.trigger, dict) else None,
+                    "next_run_time": row.next_run_time.isoformat() if row.next_run_time else None,
+                    "state": state_of(row),
+                    "last_outcome": _annotation(row, "last_outcome"),
+                    "last_run_time": _annotation(row, "last_run").isoformat()
+                    if _annotation(row, "last_run")
+                    else None,
+                    "source": row.source,
+                    "load_error": row.load_error,
+                }
+                prefix = "\n  " if index == 0 else ",\n  "
+                command.stdout.write(prefix + json.dumps(entry), ending="")
+            command.stdout.write("\n]")
+            return
+        header = ("ID", "SCHEDULE", "NEXT RUN", "STATE", "LAST RUN")
+        lines = []
+        for row in rows.iterator():
+            outcome = (
+                "-"
+                if _annotation(row, "last_outcome") is None
+                else f"{_annotation(row, 'last_outcome')} ({_when(_annotation(row, 'last_run'))})"
+            )
+            lines.append(
+                (row.id, describe(row.trigger), _when(row.next_run_time), state_of(row), outcome)
+            )
+        if not lines:
+            if options["verbosity"] > 0:
+                command.stdout.write("No jobs.")
+            return
+        widths = [max(len(str(line[i])) for line in [header, *lines]) for i in range(4)]
+        for line in [header, *lines]:
+            cells = [
+                str(cell).ljust(widths[i]) if i < 4 else str(cell) for i, cell in enumerate(line)
+            ]
+            command.stdout.write("  ".join(cells).rstrip())
+
+
+class Show(Subcommand):
+    name = "show"
+    help = "Show one job: every stored field, its schedule in words and its latest runs."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("job_id", help="The job's id.")
+        parser.add_argument(
+            "--runs", type=int, default=10, help="How many of its latest runs to show (10)."
+        )
+
+    def handle(self, command: BaseCommand, **options: Any) -> None:
+        database = get_conf().database
+        row = Job.objects.using(database).filter(id=options["job_id"]).first()
+        if row is None:
+            raise _unknown(options["job_id"])
+        fields = [
+            ("id", row.id),
+            ("name", row.name),
+            ("function", row.func),
+            ("schedule", describe(row.trigger)),
+            (
+                "trigger",
+                json.dumps(row.trigger) if isinstance(row.trigger, dict) else "(undecodable)",
+            ),
+            ("state", state_of(row)),
+            ("next run", _when(row.next_run_time)),
+            ("args", json.dumps(row.args) if isinstance(row.args, list) else "(undecodable)"),
+            ("kwargs", json.dumps(row.kwargs) if isinstance(row.kwargs, dict) else "(undecodable)"),
+            ("misfire grace time", row.misfire_grace_time),
+            ("coalesce", row.coalesce),
+            ("max instances", row.max_instances),
+            ("source", row.source),
+            ("load error", row.load_error or "-"),
+        ]
+        for label, value in fields:
+            command.stdout.write(f"{label + ':':<20}{value}")
+        runs = JobExecution.objects.using(database).filter(job_id=row.id)
+        runs = runs.order_by("-scheduled_run_time")[: max(options["runs"], 0)]
+        command.stdout.write("latest runs:" if runs else "latest runs:       none")
+        for run in runs:
+            duration = "" if run.duration is None else f" in {run.duration:.3f}s"
+            note = f": {run.exception.splitlines()[0]}" if run.exception else ""
+            command.stdout.write(f"  {_when(run.scheduled_run_time)}  {run.status}{duration}{note}")
+
+
+class _JobAction(Subcommand):
+    """A subcommand that does one ``api`` call to one job by id."""
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("job_id", help="The job's id.")
+
+    def handle(self, command: BaseCommand, **options: Any) -> None:
+        job_id = options["job_id"]
+        try:
+            message = self.act(job_id)
+        except JobNotFoundError:
+            raise _unknown(job_id) from None
+        if options["verbosity"] > 0:
+            command.stdout.write(message)
+
+    def act(self, job_id: str) -> str:
+        """Do it; returns what to print."""
+        raise NotImplementedError  # pragma: no cover
+
+
+class Pause(_JobAction):
+    name = "pause"
+    help = "Pause a job: it does not run until resumed."
+
+    def act(self, job_id: str) -> str:
+        api.pause_job(job_id)
+        return f"Paused {job_id!r}."
+
+
+class Resume(_JobAction):
+    name = "resume"
+    help = "Resume a paused job from its next fire time after now (missed runs are not replayed)."
+
+    def act(self, job_id: str) -> str:
+        job = api.resume_job(job_id)
+        return f"Resumed {job_id!r}; next run {_when(job.next_run_time)}."
+
+
+class Remove(_JobAction):
+    name = "remove"
+    help = "Delete a job (its history stays)."
+
+    def act(self, job_id: str) -> str:
+        api.remove_job(job_id)
+        return f"Removed {job_id!r}; its history stays."
+
+
+SUBCOMMANDS: dict[str, Subcommand] = {
+    sub.name: sub for sub in (List(), Show(), Pause(), Resume(), Remove(), Prune())
+}
 
 
 class Command(BaseCommand):
