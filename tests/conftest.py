@@ -16,6 +16,19 @@ from django_clockwork.conf import get_conf
 
 
 @pytest.fixture(autouse=True)
+def _own_declarations() -> Iterator[None]:
+    """Declarations a test makes (README examples too) are gone after it."""
+    from django_clockwork import declarations
+
+    saved = (dict(declarations._declarations), dict(declarations._functions))
+    yield
+    declarations._declarations.clear()
+    declarations._declarations.update(saved[0])
+    declarations._functions.clear()
+    declarations._functions.update(saved[1])
+
+
+@pytest.fixture(autouse=True)
 def _fresh_conf() -> Iterator[None]:
     get_conf.cache_clear()
     yield

@@ -89,6 +89,8 @@ INSTALLED_APPS = [
     # The test jobs (tests.jobs, the upstream suite's tests.test_jobstores...) live in an
     # installed app of this test project: jobs may run them under the default rule.
     "tests",
+    # Declares jobs in its jobs.py: only in the scheduler processes of the sync test.
+    *(["tests.declaring"] if os.environ.get("CLOCKWORK_TEST_DECLARING") else []),
 ]
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",

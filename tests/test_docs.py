@@ -74,7 +74,8 @@ def test_python_examples_run(capsys: pytest.CaptureFixture[str], settings: Any) 
     try:
         for block in blocks:
             if block.startswith("# myapp/jobs.py"):
-                module = types.ModuleType("myapp.jobs")
+                # Every block headed myapp/jobs.py adds to the one module.
+                module = sys.modules.get("myapp.jobs") or types.ModuleType("myapp.jobs")
                 exec(compile(block, "README:myapp/jobs.py", "exec"), module.__dict__)
                 sys.modules["myapp.jobs"] = myapp.jobs = module  # type: ignore[attr-defined]
             else:

@@ -18,6 +18,10 @@ __all__ = [
     "SerializationError",
     "create_scheduler",
     "current_execution",
+    "declare_job",
+    "job_function",
+    "register_function",
+    "scheduled_job",
 ]
 
 _HOMES = {
@@ -27,9 +31,19 @@ _HOMES = {
     "DjangoJobStore": "django_clockwork.jobstore",
     "SerializationError": "django_clockwork.serialization",
     "create_scheduler": "django_clockwork.runtime",
+    "declare_job": "django_clockwork.declarations",
+    "job_function": "django_clockwork.declarations",
+    "register_function": "django_clockwork.declarations",
+    "scheduled_job": "django_clockwork.declarations",
 }
 
 if TYPE_CHECKING:
+    from django_clockwork.declarations import (
+        declare_job,
+        job_function,
+        register_function,
+        scheduled_job,
+    )
     from django_clockwork.executor import ClockworkExecutor, ExecutionContext, current_execution
     from django_clockwork.jobstore import DjangoJobStore
     from django_clockwork.runtime import create_scheduler

@@ -7,4 +7,9 @@ class ClockworkConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.utils.module_loading import autodiscover_modules
+
         from django_clockwork import checks, conf  # noqa: F401  (registers checks, receiver)
+
+        # Jobs declared in code: each installed app's jobs.py, as the admin does with admin.py.
+        autodiscover_modules("jobs")

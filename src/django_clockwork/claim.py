@@ -21,6 +21,7 @@ from django.db import connections, transaction
 
 from django_clockwork import aps
 from django_clockwork.backlog import Missed, walk
+from django_clockwork.conf import get_conf
 from django_clockwork.ledger import Ledger, NewRun
 from django_clockwork.logtext import format_times, user
 from django_clockwork.models import Job, SchedulerNode
@@ -157,7 +158,12 @@ class Claimer:
         limit = self.batch_size
         if self.capacity is not None:
             limit = min(limit, self.capacity())
-        query = Job.objects.using(self.database).due(now).order_by("next_run_time", "id")
+        query = (
+            Job.objects.using(self.database)
+            .due(now)
+            .runnable(declared_jobs=get_conf().declared_jobs)
+            .order_by("next_run_time", "id")
+        )
         if connection.features.has_select_for_update_skip_locked:
             query = query.select_for_update(skip_locked=True)
         rows = list(query[:limit]) if limit > 0 else []

@@ -37,6 +37,7 @@ DEFAULTS: dict[str, Any] = {
     "NODE_TIMEOUT": 10.0,
     "NODE_RETENTION": 86400.0,
     "NODE_LOCKS": True,
+    "DECLARED_JOBS": True,
     "ALLOWED_FUNCTIONS": [],
     "HISTORY_MAX_AGE": 2592000.0,
     "HISTORY_MAX_PER_JOB": 10000,
@@ -74,6 +75,7 @@ class Conf:
     node_retention: float = 86400.0
     #: Each node holds a session lock (PostgreSQL, MySQL/MariaDB) so peers see its death at once.
     node_locks: bool = True
+    declared_jobs: bool = True
     #: Module prefixes and exact ``"module:qualname"`` references jobs may run besides the
     #: project's installed apps; ``"*"`` allows every module.
     allowed_functions: tuple[str, ...] = ()
@@ -129,6 +131,7 @@ def get_conf() -> Conf:
         node_timeout=float(merged["NODE_TIMEOUT"]),
         node_retention=float(merged["NODE_RETENTION"]),
         node_locks=merged["NODE_LOCKS"],
+        declared_jobs=merged["DECLARED_JOBS"],
         allowed_functions=tuple(merged["ALLOWED_FUNCTIONS"]),
         history_max_age=_optional_float(merged["HISTORY_MAX_AGE"]),
         history_max_per_job=merged["HISTORY_MAX_PER_JOB"],

@@ -181,6 +181,7 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
             earliest: datetime | None = (
                 self._rows()
                 .loadable()
+                .runnable(declared_jobs=get_conf().declared_jobs)
                 .filter(next_run_time__isnull=False)
                 .order_by("next_run_time")
                 .values_list("next_run_time", flat=True)

@@ -39,6 +39,10 @@ class JobQuerySet(models.QuerySet["Job"]):
     def due(self, now: object) -> JobQuerySet:
         return self.loadable().filter(next_run_time__lte=now)
 
+    def runnable(self, *, declared_jobs: bool) -> JobQuerySet:
+        """Jobs schedulers may run: without ``code`` rows when declared jobs are off here."""
+        return self if declared_jobs else self.exclude(source=JobSource.CODE)
+
 
 class Job(models.Model):
     """One scheduled job, as APScheduler sees it, in plain columns."""
@@ -76,6 +80,17 @@ class Job(models.Model):
     )
     load_error = models.TextField(
         blank=True, help_text="Why this row cannot be loaded; it is skipped until fixed."
+    )
+    declaration = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="For a job declared in code: a hash of its declaration as last synced.",
+    )
+    undeclared_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="For a job declared in code: when a sync found it no longer declared (and "
+        "paused it).",
     )
 
     objects = JobQuerySet.as_manager()

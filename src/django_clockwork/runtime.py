@@ -102,6 +102,7 @@ class Runtime:
         with it."""
         if event.code == EVENT_SCHEDULER_STARTED:
             at_exit(_stop_at_exit(weakref.ref(self)))
+            self._sync_declarations()
             self.node.start()
             self.watchdog.start()
             if self.waker is not None:
@@ -111,6 +112,19 @@ class Runtime:
                 self.waker.stop()
             self.watchdog.stop()
             self.node.stop()
+
+    def _sync_declarations(self) -> None:
+        """Make the table match the jobs declared in code (never fatal: logged, and the next
+        start or ``manage.py clockwork sync`` tries again)."""
+        from django_clockwork import declarations
+
+        try:
+            report = declarations.sync()
+        except Exception:
+            logger.exception("Could not sync the jobs declared in code")
+            return
+        for line in report.lines():
+            logger.info("Declared jobs: %s", line)
 
     # -- stopping ---------------------------------------------------------------------------
 

@@ -66,6 +66,7 @@ _VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "NODE_TIMEOUT": (_positive_number, "a number of seconds > 0"),
     "NODE_RETENTION": (_positive_number, "a number of seconds > 0"),
     "NODE_LOCKS": (lambda v: isinstance(v, bool), "True or False"),
+    "DECLARED_JOBS": (lambda v: isinstance(v, bool), "True or False"),
     "ALLOWED_FUNCTIONS": (
         lambda v: isinstance(v, (list, tuple)) and all(isinstance(p, str) for p in v),
         "a list of module prefixes or 'module:qualname' references (str)",

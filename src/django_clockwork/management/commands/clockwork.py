@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import F, OuterRef, Subquery
 
-from django_clockwork import api
+from django_clockwork import api, declarations
 from django_clockwork.conf import get_conf
 from django_clockwork.describe import describe
 from django_clockwork.exceptions import JobNotFoundError
@@ -257,8 +257,35 @@ class Remove(_JobAction):
         return f"Removed {job_id!r}; its history stays."
 
 
+class Sync(Subcommand):
+    name = "sync"
+    help = (
+        "Make the job table match the jobs declared in code (what a scheduler does when it "
+        "starts) and print what was created, updated, left unchanged and paused as no longer "
+        "declared."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Say what would change; write nothing."
+        )
+        parser.add_argument(
+            "--prune",
+            action="store_true",
+            help="Also delete the jobs no longer declared (their history stays).",
+        )
+
+    def handle(self, command: BaseCommand, **options: Any) -> None:
+        report = declarations.sync(dry_run=options["dry_run"], prune=options["prune"])
+        lines = list(report.lines()) or ["Nothing is declared in code."]
+        if options["dry_run"]:
+            lines.insert(0, "Dry run, nothing written:")
+        if options["verbosity"] > 0:
+            command.stdout.write("\n".join(lines))
+
+
 SUBCOMMANDS: dict[str, Subcommand] = {
-    sub.name: sub for sub in (List(), Show(), Pause(), Resume(), Remove(), Prune())
+    sub.name: sub for sub in (List(), Show(), Pause(), Resume(), Remove(), Sync(), Prune())
 }
 
 
