@@ -364,7 +364,7 @@ def test_unknown_subcommand_exits_2_with_a_short_error() -> None:
     done = manage("nope")
     assert done.returncode == 2
     assert done.stderr.splitlines() == [
-        "usage: manage.py clockwork [options] {list,show,pause,resume,remove,sync,prune} ...",
+        "usage: manage.py clockwork [options] {list,show,run,pause,resume,remove,sync,prune} ...",
         "manage.py clockwork: error: argument subcommand: invalid choice: 'nope' "
-        "(choose from 'list', 'show', 'pause', 'resume', 'remove', 'sync', 'prune')",
+        "(choose from 'list', 'show', 'run', 'pause', 'resume', 'remove', 'sync', 'prune')",
     ]

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from apscheduler.job import Job as APJob
@@ -28,7 +28,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from django_clockwork import allowed, aps, inputs
+from django_clockwork import allowed, aps, inputs, wakeups
 from django_clockwork.conf import get_conf
 from django_clockwork.describe import describe
 from django_clockwork.exceptions import (
@@ -39,9 +39,11 @@ from django_clockwork.exceptions import (
 )
 from django_clockwork.jobstore import DjangoJobStore
 from django_clockwork.jsoncolumn import UndecodableJSONError, decoded, undecodable_columns
-from django_clockwork.models import Job
+from django_clockwork.ledger import Ledger, NewRun
+from django_clockwork.models import Job, TriggerSource
 from django_clockwork.rows import row_fields
 from django_clockwork.serialization import SerializationError, trigger_from_json, zone_from_json
+from django_clockwork.storedtext import head
 from django_clockwork.triggers import build_trigger
 
 #: Attempts of a versioned write before :class:`ConcurrentChangeError`.
@@ -242,6 +244,91 @@ def pause_job(job_id: str) -> ScheduledJob:
 def resume_job(job_id: str) -> ScheduledJob:
     """Resume a paused job from its next fire time after now (missed runs are not replayed)."""
     return _write(job_id, lambda row: {"next_run_time": _first_fire_time(_trigger_of(row))})
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """A run asked for with :func:`run_now`: its history row is pending until a scheduler
+    takes it (``JobExecution.objects.get(id=execution_id)``)."""
+
+    job_id: str
+    #: The run's ``scheduled_run_time`` (when it was asked for), aware UTC.
+    requested_at: datetime
+    execution_id: int
+    #: The run skipped by ``skip_next=True`` (None when nothing was skipped).
+    skipped_run_time: datetime | None = None
+
+
+def run_now(job_id: str, *, requested_by: str | None = None, skip_next: bool = False) -> RunRequest:
+    """Ask a scheduler (never this process) to run the job once, now, paused or not.
+
+    The request is a history row (``trigger_source`` ``run-now``, ``requested_by``) that the
+    first scheduler to poll takes: within ``POLL_INTERVAL``, at once on PostgreSQL. The job's
+    next scheduled run is unchanged, unless ``skip_next=True``, which skips exactly that run
+    (recorded ``skipped``). ``max_instances`` holds across the fleet (a refused request is
+    recorded ``skipped``); a request no scheduler takes within ``RUN_NOW_EXPIRY`` is recorded
+    ``missed``. Inside ``transaction.atomic()`` nothing happens unless the transaction commits.
+    """
+    database = get_conf().database
+    with transaction.atomic(using=database):
+        row = _rows().active().select_for_update().filter(id=job_id).first()
+        if row is None:
+            raise JobNotFoundError(job_id)
+        if row.load_error:
+            raise InvalidJobError(
+                f"Job {job_id!r} cannot be loaded by a scheduler, so it cannot run: "
+                f"{row.load_error}"
+            )
+        skipped_at = _skip_next(row, requested_by) if skip_next else None
+        ledger = Ledger(database)
+        requested_at = timezone.now()
+        for _attempt in range(WRITE_ATTEMPTS):
+            run = NewRun(
+                job_id=row.id,
+                scheduled_run_time=requested_at,
+                job_name=row.name,
+                func=row.func,
+                trigger_source=TriggerSource.RUN_NOW,
+                requested_by=head(requested_by or "", 150),
+            )
+            if ledger.manual_run(run):
+                break
+            requested_at += timedelta(microseconds=1)  # another request at the same instant
+        else:  # pragma: no cover - needs WRITE_ATTEMPTS requests within microseconds
+            raise ConcurrentChangeError(f"Could not record a run-now request for {job_id!r}")
+        execution = ledger.execution_id(row.id, requested_at)
+        wakeups.notify(database)
+    return RunRequest(row.id, requested_at, execution, skipped_at)
+
+
+def _skip_next(row: Job, requested_by: str | None) -> datetime | None:
+    """Move the job past its next scheduled run, recorded ``skipped``; None if paused."""
+    if row.next_run_time is None:
+        return None
+    skipped = row.next_run_time
+    trigger = _trigger_of(row)
+    following = trigger.get_next_fire_time(skipped, skipped)
+    _rows().filter(id=row.id, version=row.version).update(
+        next_run_time=following,
+        finished_at=None if following is not None else timezone.now(),
+        version=F("version") + 1,
+        updated_at=timezone.now(),
+    )
+    ledger = Ledger(get_conf().database)
+    who = f" by {requested_by}" if requested_by else ""
+    ledger.claimed(
+        [
+            NewRun(
+                job_id=row.id,
+                scheduled_run_time=skipped,
+                job_name=row.name,
+                func=row.func,
+                skipped_reason=f"Skipped: run now with skip_next=True{who}",
+                requested_by=head(requested_by or "", 150),
+            )
+        ]
+    )
+    return skipped
 
 
 def remove_job(job_id: str) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 from typing import Any
 
@@ -112,7 +112,7 @@ class Claimer:
             # the transaction (SQLite refuses, without waiting, to upgrade a transaction that
             # has read). An idle poll ends here, without taking the lock.
             prepared = {(r.id, r.version): self.plan(r, now) for r in self._select_due(now)}
-            if not prepared:
+            if not prepared and not (self.ledger.node_id and self.ledger.requests_waiting()):
                 return []
         with transaction.atomic(using=self.database):
             if connection.vendor == "sqlite":
@@ -124,27 +124,93 @@ class Claimer:
                 plan = prepared[key] if key in prepared else self.plan(row, now)
                 if plan is not None:
                     plans.append(plan)
-            if not plans:
+            requested = self._take_requests(now, plans)
+            if not plans and not requested:
                 return []
-            if connection.vendor == "postgresql":
-                # The claim's own updates wake no other scheduler (see wakeups.TRIGGER_SQL).
-                with connection.cursor() as cursor:
-                    cursor.execute("SELECT set_config(%s, 'on', true)", [CLAIMING_SETTING])
-            self._advance(plans, now)
-            owned, skipped, recorded = self.ledger.claimed(self._new_runs(plans))
+            owned: set[tuple[str, datetime]] = set()
+            skipped: set[tuple[str, datetime]] = set()
+            recorded: set[tuple[str, datetime]] = set()
+            if plans:
+                if connection.vendor == "postgresql":
+                    # The claim's own updates wake no other scheduler (wakeups.TRIGGER_SQL).
+                    with connection.cursor() as cursor:
+                        cursor.execute("SELECT set_config(%s, 'on', true)", [CLAIMING_SETTING])
+                self._advance(plans, now)
+                owned, skipped, recorded = self.ledger.claimed(self._new_runs(plans))
         jobs = []
         for plan in plans:
             mine = tuple(t for t in plan.run_times if (plan.row.id, t) in owned)
+            _job, asked = requested.pop(plan.row.id, (None, []))
             refused = tuple(t for t in plan.run_times if (plan.row.id, t) in skipped)
             plan.job._clockwork_claim = Claim(
                 self.database,
-                mine,
+                tuple(sorted(mine + tuple(asked))),
                 refused,
                 backlog=self._report_missed(plan, recorded),
                 long_running_after=plan.row.long_running_after,
             )
             jobs.append(plan.job)
+        for job, asked in requested.values():  # run now, and not due in this claim
+            job._clockwork_claim = Claim(self.database, tuple(sorted(asked)))
+            jobs.append(job)
         return jobs
+
+    def _take_requests(
+        self, now: datetime, plans: Sequence[Plan]
+    ) -> dict[str, tuple[Any, list[datetime]]]:
+        """Take pending run-now requests (``api.run_now``), within this claim's capacity.
+
+        Only a scheduler node takes them (never the process that asked). A request older than
+        ``RUN_NOW_EXPIRY`` is recorded ``missed``; one whose job has ``max_instances``
+        unfinished runs on live schedulers is recorded ``skipped``; one whose job was removed,
+        finished or cannot be loaded is recorded ``skipped`` with the reason.
+        """
+        if not self.ledger.node_id:
+            return {}
+        self.ledger.expire_requests(now - timedelta(seconds=get_conf().run_now_expiry))
+        limit = self.batch_size if self.capacity is None else self.capacity()
+        pending = self.ledger.pending_requests(limit - sum(len(p.run_times) for p in plans))
+        if not pending:
+            return {}
+        planned = {plan.row.id: plan for plan in plans}
+        rows = {
+            row.id: row
+            for row in Job.objects.using(self.database)
+            .active()
+            .filter(id__in={r.job_id for r in pending} - planned.keys())
+        }
+        live = SchedulerNode.objects.using(self.database).live(self.node_timeout).values("id")
+        counts = self.ledger.unfinished_counts({r.job_id for r in pending}, live)
+        taken: dict[str, tuple[Any, list[datetime]]] = {}
+        for request in pending:
+            job_id, run_time = request.job_id, request.scheduled_run_time
+            plan = planned.get(job_id)
+            row = plan.row if plan is not None else rows.get(job_id)
+            if row is None or row.load_error:
+                why = "it was removed or finished" if row is None else "it cannot be loaded"
+                self.ledger.skipped(job_id, [run_time], reason=f"Run-now request skipped: {why}")
+                continue
+            busy = counts.get(job_id, 0) + len(taken.get(job_id, (None, []))[1])
+            busy += len(plan.run_times) if plan is not None else 0
+            if busy >= row.max_instances:
+                self.ledger.skipped(
+                    job_id,
+                    [run_time],
+                    reason=f"max_instances ({row.max_instances}) reached: that many runs were "
+                    "unfinished on live schedulers; this run-now request was skipped",
+                )
+                continue
+            try:
+                job = plan.job if plan is not None else self.load(row)
+            except Exception as exc:
+                self.flag(row, exc)
+                self.ledger.skipped(
+                    job_id, [run_time], reason=f"Run-now request skipped: {type(exc).__name__}"
+                )
+                continue
+            if self.ledger.take_request(request.id):
+                taken.setdefault(job_id, (job, []))[1].append(run_time)
+        return taken
 
     def _report_missed(self, plan: Plan, recorded: set[tuple[str, datetime]]) -> Missed | None:
         """Log the one line a backlog older than the grace time gets (if this claim recorded it)."""

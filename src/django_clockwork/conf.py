@@ -38,6 +38,7 @@ DEFAULTS: dict[str, Any] = {
     "NODE_RETENTION": 86400.0,
     "NODE_LOCKS": True,
     "DECLARED_JOBS": True,
+    "RUN_NOW_EXPIRY": 600.0,
     "ALLOWED_FUNCTIONS": [],
     "HISTORY_MAX_AGE": 2592000.0,
     "HISTORY_MAX_PER_JOB": 10000,
@@ -76,6 +77,7 @@ class Conf:
     #: Each node holds a session lock (PostgreSQL, MySQL/MariaDB) so peers see its death at once.
     node_locks: bool = True
     declared_jobs: bool = True
+    run_now_expiry: float = 600.0
     #: Module prefixes and exact ``"module:qualname"`` references jobs may run besides the
     #: project's installed apps; ``"*"`` allows every module.
     allowed_functions: tuple[str, ...] = ()
@@ -132,6 +134,7 @@ def get_conf() -> Conf:
         node_retention=float(merged["NODE_RETENTION"]),
         node_locks=merged["NODE_LOCKS"],
         declared_jobs=merged["DECLARED_JOBS"],
+        run_now_expiry=merged["RUN_NOW_EXPIRY"],
         allowed_functions=tuple(merged["ALLOWED_FUNCTIONS"]),
         history_max_age=_optional_float(merged["HISTORY_MAX_AGE"]),
         history_max_per_job=merged["HISTORY_MAX_PER_JOB"],

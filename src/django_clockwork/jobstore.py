@@ -187,6 +187,8 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
                 .values_list("next_run_time", flat=True)
                 .first()
             )
+            if self.node_id and self._claimer.ledger.requests_waiting():
+                earliest = now  # a run-now request waits (api.run_now)
         except Exception:
             logger.exception(
                 "Could not read the next run time from database %r; retrying in %ss",

@@ -31,6 +31,7 @@ from datetime import datetime
 from datetime import timezone as dt_timezone
 from typing import Any, NamedTuple
 
+from django.db import connections
 from django.db.models import Case, Count, F, Q, TextField, Value, When
 from django.db.models.functions import Concat
 
@@ -92,6 +93,8 @@ class NewRun:
     trigger_source: str = TriggerSource.SCHEDULE
     #: Set when the row records run times missed before they were claimed (a backlog).
     missed_reason: str = ""
+    #: Who asked for a run-now run.
+    requested_by: str = ""
 
 
 class Inserted(NamedTuple):
@@ -145,6 +148,61 @@ class Ledger:
         """Insert a run asked for by a person or a program (``trigger_source`` run-now/api)."""
         return bool(self.claimed([run])[0])
 
+    # -- run-now requests ------------------------------------------------------------------
+    # A request is a ``scheduled`` run-now row with no node: any live scheduler may take it
+    # (setting its node, a compare-and-set) inside its claim.
+
+    def pending_requests(self, limit: int) -> list[JobExecution]:
+        """Run-now requests no scheduler has taken yet, oldest first (locked, skipping rows
+        another scheduler holds, where the database can)."""
+        if limit <= 0:
+            return []
+        query = self._runs().filter(
+            status=S.SCHEDULED, node_id="", trigger_source=TriggerSource.RUN_NOW
+        )
+        if connections[self.database].features.has_select_for_update_skip_locked:
+            query = query.select_for_update(skip_locked=True)
+        return list(query.order_by("scheduled_run_time", "id")[:limit])
+
+    def execution_id(self, job_id: str, run_time: datetime) -> int:
+        """The id of the history row of this run."""
+        found: int = (
+            self._runs()
+            .filter(job_id=job_id, scheduled_run_time=_utc(run_time))
+            .values_list("id", flat=True)
+            .get()
+        )
+        return found
+
+    def requests_waiting(self) -> bool:
+        """Whether a run-now request waits for a scheduler."""
+        waiting: bool = (
+            self._runs()
+            .filter(status=S.SCHEDULED, node_id="", trigger_source=TriggerSource.RUN_NOW)
+            .exists()
+        )
+        return waiting
+
+    def take_request(self, request_id: int) -> bool:
+        """Make this node the owner of a pending request; False if another took it."""
+        taken: int = (
+            self._runs()
+            .filter(id=request_id, status=S.SCHEDULED, node_id="")
+            .update(node_id=self.node_id, claimed_at=now())
+        )
+        return taken == 1
+
+    def expire_requests(self, older_than: datetime) -> int:
+        """Record requests that waited since before ``older_than`` for a scheduler ``missed``."""
+        return self._update(
+            MISSED,
+            Q(node_id="", trigger_source=TriggerSource.RUN_NOW, scheduled_run_time__lt=older_than),
+            {
+                "finished_at": now(),
+                "exception": "Run-now request expired: no scheduler took it within RUN_NOW_EXPIRY",
+            },
+        )
+
     def ensure_scheduled(self, runs: Iterable[NewRun]) -> None:
         """Make sure these runs have a row (runs of jobs that came from another job store)."""
         self.claimed(list(runs))
@@ -165,6 +223,7 @@ class Ledger:
             func=run.func,
             scheduled_run_time=_utc(run.scheduled_run_time),
             trigger_source=run.trigger_source,
+            requested_by=run.requested_by,
             node_id=self.node_id,
             **_bounded(fields),
         )

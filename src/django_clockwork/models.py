@@ -165,6 +165,9 @@ class JobExecution(models.Model):
     exception = models.TextField(blank=True)
     traceback = models.TextField(blank=True)
     hostname = models.CharField(max_length=255, blank=True)
+    requested_by = models.CharField(
+        max_length=150, blank=True, help_text="Who asked for a run-now run (empty otherwise)."
+    )
     pid = models.PositiveIntegerField(null=True, blank=True)
     node_id = models.CharField(
         max_length=32, blank=True, help_text="The scheduler node that claimed this run."

@@ -54,6 +54,7 @@ _VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "TIMEZONE": (lambda v: v is None or isinstance(v, str), "a time zone name or None"),
     "JOB_DEFAULTS": (lambda v: isinstance(v, Mapping), "a dict"),
     "RETRY_INTERVAL": (_positive_number, "a number of seconds > 0"),
+    "RUN_NOW_EXPIRY": (_positive_number, "a number of seconds > 0"),
     "SHUTDOWN_TIMEOUT": (
         lambda v: _positive_number(v) or v == 0,
         "a number of seconds >= 0",
@@ -126,6 +127,12 @@ BOUNDS: dict[str, Bound] = {
         0.1,
         None,
         "A shorter threshold warns whenever a busy scheduler is briefly full.",
+    ),
+    "RUN_NOW_EXPIRY": Bound(
+        "clockwork.E048",
+        1.0,
+        None,
+        "A shorter expiry drops run-now requests before a scheduler's next poll.",
     ),
 }
 

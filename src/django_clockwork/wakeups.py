@@ -30,6 +30,17 @@ def supported(database: str) -> bool:
     return connections[database].vendor == "postgresql"
 
 
+def notify(database: str) -> None:
+    """Wake the listening schedulers (PostgreSQL; elsewhere they see it at their next poll).
+
+    Sent inside the caller's transaction: PostgreSQL delivers it at commit, and never if the
+    transaction rolls back.
+    """
+    if supported(database):
+        with connections[database].cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, '')", [CHANNEL])
+
+
 class PostgresWaker:
     """Calls ``wake()`` (a scheduler's ``wakeup``) when the jobs table changes (PostgreSQL)."""
 

@@ -7,18 +7,22 @@ Exit codes: 0 done; 1 a ``CommandError`` (the message says what to do); 2 bad ar
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
+import time
 from datetime import datetime
 from typing import Any, ClassVar
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import F, OuterRef, Subquery
+from django.utils import timezone
 
 from django_clockwork import api, declarations
 from django_clockwork.conf import get_conf
 from django_clockwork.describe import describe
-from django_clockwork.exceptions import JobNotFoundError
-from django_clockwork.models import Job, JobExecution
+from django_clockwork.exceptions import InvalidJobError, JobNotFoundError
+from django_clockwork.ledger import FINISHED
+from django_clockwork.models import ExecutionStatus, Job, JobExecution
 from django_clockwork.retention import Policy, Pruner
 
 
@@ -257,6 +261,80 @@ class Remove(_JobAction):
         return f"Removed {job_id!r}; its history stays."
 
 
+class Run(Subcommand):
+    name = "run"
+    help = (
+        "Ask a scheduler to run a job once, now (paused or not; its schedule is unchanged). "
+        "With --wait, wait for the outcome and exit 1 unless it succeeded."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("job_id", help="The job's id.")
+        parser.add_argument(
+            "--wait", action="store_true", help="Wait for the run's outcome and print it."
+        )
+        parser.add_argument(
+            "--timeout",
+            type=float,
+            default=None,
+            help="With --wait: give up after this many seconds (default: RUN_NOW_EXPIRY plus "
+            "the run's own time, i.e. no limit once it started).",
+        )
+        parser.add_argument(
+            "--skip-next", action="store_true", help="Also skip the job's next scheduled run."
+        )
+
+    def handle(self, command: BaseCommand, **options: Any) -> None:
+        job_id = options["job_id"]
+        who = f"manage.py clockwork run ({getpass.getuser()})"
+        try:
+            request = api.run_now(job_id, requested_by=who, skip_next=options["skip_next"])
+        except JobNotFoundError:
+            raise _unknown(job_id) from None
+        except InvalidJobError as exc:
+            raise CommandError(str(exc)) from None
+        verbose = options["verbosity"] > 0
+        if verbose:
+            skipped = request.skipped_run_time
+            extra = f"; skipped its run at {_when(skipped)}" if skipped else ""
+            command.stdout.write(
+                f"Asked a scheduler to run {job_id!r} now (history row {request.execution_id})"
+                f"{extra}."
+            )
+        if not options["wait"]:
+            return
+        run = _wait_for(request.execution_id, options["timeout"])
+        duration = "" if run.duration is None else f" in {run.duration:.3f}s"
+        if verbose:
+            command.stdout.write(
+                f"{run.status}{duration}" + (f": {run.exception}" if run.exception else "")
+            )
+        if run.status != ExecutionStatus.SUCCEEDED:
+            raise CommandError(f"The run of {job_id!r} ended {run.status}.", returncode=1)
+
+
+def _wait_for(execution_id: int, timeout: float | None) -> JobExecution:
+    """Poll the history row until the run has an outcome."""
+    database = get_conf().database
+    expiry = get_conf().run_now_expiry
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        run = JobExecution.objects.using(database).get(id=execution_id)
+        if run.status in FINISHED:
+            return run
+        if run.status == ExecutionStatus.SCHEDULED and deadline is None:
+            # Not taken yet: a scheduler records it missed after RUN_NOW_EXPIRY; give up then.
+            waited = (timezone.now() - run.scheduled_run_time).total_seconds()
+            if waited > expiry + 5:
+                raise CommandError("No scheduler took the request: is one running?")
+        if deadline is not None and time.monotonic() > deadline:
+            raise CommandError(
+                f"The run is still {run.status} after {timeout:g}s; see manage.py clockwork "
+                f"show {run.job_id}."
+            )
+        time.sleep(0.2)
+
+
 class Sync(Subcommand):
     name = "sync"
     help = (
@@ -285,7 +363,7 @@ class Sync(Subcommand):
 
 
 SUBCOMMANDS: dict[str, Subcommand] = {
-    sub.name: sub for sub in (List(), Show(), Pause(), Resume(), Remove(), Sync(), Prune())
+    sub.name: sub for sub in (List(), Show(), Run(), Pause(), Resume(), Remove(), Sync(), Prune())
 }
 
 
