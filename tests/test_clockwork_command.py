@@ -103,3 +103,9 @@ def test_an_unknown_id_in_a_real_process_is_one_line_and_exit_2() -> None:
     done = manage("list")
     assert done.returncode == 0, done.stderr
     assert "Every 10 minutes" in done.stdout
+
+
+def test_show_marks_a_pending_run_now_request_and_who_asked(jobs: None) -> None:
+    api.run_now("report", requested_by="alice")
+    text = clockwork("show", "report")
+    assert "pending (no scheduler has taken it yet) [run-now by alice]" in text

@@ -209,9 +209,17 @@ class Show(Subcommand):
         runs = runs.order_by("-scheduled_run_time")[: max(options["runs"], 0)]
         command.stdout.write("latest runs:" if runs else "latest runs:       none")
         for run in runs:
+            pending = run.status == ExecutionStatus.SCHEDULED and not run.node_id
+            status = "pending (no scheduler has taken it yet)" if pending else run.status
             duration = "" if run.duration is None else f" in {run.duration:.3f}s"
             note = f": {run.exception.splitlines()[0]}" if run.exception else ""
-            command.stdout.write(f"  {_when(run.scheduled_run_time)}  {run.status}{duration}{note}")
+            asked = ""
+            if run.trigger_source != "schedule":
+                who = f" by {run.requested_by}" if run.requested_by else ""
+                asked = f" [{run.trigger_source}{who}]"
+            command.stdout.write(
+                f"  {_when(run.scheduled_run_time)}  {status}{duration}{asked}{note}"
+            )
 
 
 class _JobAction(Subcommand):
