@@ -7,6 +7,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
+from django_clockwork.describe import describe
 from django_clockwork.models import Job, JobExecution
 
 
@@ -27,6 +28,7 @@ class JobAdmin(ReadOnlyAdmin):
         "id",
         "name",
         "func",
+        "schedule",
         "next_run_time",
         "is_paused",
         "long_running_after",
@@ -35,6 +37,11 @@ class JobAdmin(ReadOnlyAdmin):
     ]
     list_filter = ["source", "executor"]
     search_fields = ["id", "name", "func"]
+
+    @admin.display(description="schedule")
+    def schedule(self, obj: Job) -> str:
+        """The trigger in words (see ``describe``)."""
+        return describe(obj.trigger)
 
 
 class WarnedFilter(admin.SimpleListFilter):

@@ -45,6 +45,7 @@ from django.utils import timezone
 
 from django_clockwork import allowed, aps
 from django_clockwork.conf import get_conf
+from django_clockwork.describe import describe
 from django_clockwork.exceptions import InvalidJobError
 from django_clockwork.jobstore import DjangoJobStore
 from django_clockwork.logtext import user
@@ -367,7 +368,11 @@ def _sync_one(declaration: Declaration, rows: Any, report: SyncReport, dry_run: 
             except ConflictingIdError:
                 continue  # another scheduler created it this instant: compare with theirs
             report.created.append(declaration.id)
-            logger.info("Declared job %r created", user(declaration.id))
+            logger.info(
+                "Declared job %r created: %s",
+                user(declaration.id),
+                describe(trigger_to_json(declaration.build())),
+            )
             return
         if row.source != JobSource.CODE:
             report.conflicts.append(declaration.id)
@@ -387,7 +392,11 @@ def _sync_one(declaration: Declaration, rows: Any, report: SyncReport, dry_run: 
             return
         if _update(declaration, fingerprint, row, rows):
             report.updated.append(declaration.id)
-            logger.info("Declared job %r updated", user(declaration.id))
+            logger.info(
+                "Declared job %r updated: %s",
+                user(declaration.id),
+                describe(trigger_to_json(declaration.build())),
+            )
             return
     raise InvalidJobError(f"Job {declaration.id!r} kept changing while it was being synced")
 
