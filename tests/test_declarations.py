@@ -163,6 +163,10 @@ def test_a_removed_declaration_is_paused_and_marked_then_pruned_history_kept() -
     assert report.undeclared == ["nightly"]
     row = Job.objects.get(id="nightly")
     assert (row.next_run_time, row.undeclared_at is not None) == (None, True)
+    assert api.get_job("nightly").undeclared
+    out = StringIO()
+    call_command("clockwork", "list", stdout=out)
+    assert "undeclared" in out.getvalue()
     assert sync().undeclared == []  # marked once
     # Declared again: it resumes.
     declare_noop()

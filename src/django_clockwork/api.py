@@ -88,6 +88,8 @@ class ScheduledJob:
     next_run_time: datetime | None
     paused: bool
     finished: bool
+    #: A job declared in code whose declaration is gone: the last sync paused it.
+    undeclared: bool
     #: ``"api"``, ``"admin"`` or ``"code"``.
     source: str
     #: Why a scheduler cannot load the row (empty when it can).
@@ -121,6 +123,7 @@ class ScheduledJob:
             next_run_time=row.next_run_time,
             paused=row.is_paused,
             finished=row.finished_at is not None,
+            undeclared=row.undeclared_at is not None,
             source=row.source,
             load_error=row.load_error or undecodable,
             version=row.version,

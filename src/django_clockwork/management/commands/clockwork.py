@@ -78,11 +78,14 @@ class Prune(Subcommand):
 
 
 def state_of(row: Job) -> str:
-    """``active``, ``paused``, ``finished`` or ``broken`` (a row no scheduler can load)."""
+    """``active``, ``paused``, ``finished``, ``undeclared`` (a code job no longer declared) or
+    ``broken`` (a row no scheduler can load)."""
     if row.load_error:
         return "broken"
     if row.finished_at is not None:
         return "finished"
+    if row.undeclared_at is not None:
+        return "undeclared"  # a code job no longer declared: paused by the sync
     return "paused" if row.next_run_time is None else "active"
 
 
