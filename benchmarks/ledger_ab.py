@@ -166,8 +166,8 @@ def report(db: str, revs: list[str], results: dict[str, list[dict[str, float]]])
             for k in ("statements", "commits", "connects")
         }
         print(
-            f"| {rev} | {med:,.0f} ({min(rate):,.0f}-{max(rate):,.0f}) | {per["statements"]:.3f} "
-            f"| {per["commits"]:.3f} | {per['connects']:.3f} | x{med / base:.2f} |"
+            f"| {rev} | {med:,.0f} ({min(rate):,.0f}-{max(rate):,.0f}) | {per['statements']:.3f} "
+            f"| {per['commits']:.3f} | {per['connects']:.3f} | x{med / base:.2f} |"
         )
 
 
