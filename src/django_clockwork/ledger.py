@@ -15,10 +15,6 @@ transitions, each one conditional write that names the states it may leave::
 One write is not a transition: ``warned`` appends a note of the watchdog (long running, or
 holding a worker while due runs waited) to the ``warning`` of a run that is ``running``.
 
-A run's ``started``, ``succeeded`` and ``failed`` from the executor are group-committed
-(:mod:`django_clockwork.groupcommit`, with the same transitions and the same conditions);
-the others are written at once.
-
 A finished run never moves again, and only finished runs are ever deleted (history
 pruning, ``retention``). A transition asked of a run in another state changes
 nothing: it is refused and logged (with the state the run was in), and the caller is told.
@@ -129,7 +125,7 @@ class Ledger:
         Called inside the claim's transaction. A run time already in the ledger is not
         inserted again and in no set (the ``UNIQUE(job_id, scheduled_run_time)`` fence).
         """
-        wanted = {(run.job_id, utc(run.scheduled_run_time)): run for run in runs}
+        wanted = {(run.job_id, _utc(run.scheduled_run_time)): run for run in runs}
         if not wanted:
             return Inserted(set(), set(), set())
         existing = self.existing(wanted)
@@ -167,10 +163,10 @@ class Ledger:
             job_id=run.job_id,
             job_name=run.job_name,
             func=run.func,
-            scheduled_run_time=utc(run.scheduled_run_time),
+            scheduled_run_time=_utc(run.scheduled_run_time),
             trigger_source=run.trigger_source,
             node_id=self.node_id,
-            **bounded(fields),
+            **_bounded(fields),
         )
 
     def existing(self, keys: Collection[Key]) -> set[Key]:
@@ -243,7 +239,7 @@ class Ledger:
         line = note.replace("\n", " ")
         updated: int = (
             self._runs()
-            .filter(job_id=job_id, scheduled_run_time=utc(run_time), status=S.RUNNING)
+            .filter(job_id=job_id, scheduled_run_time=_utc(run_time), status=S.RUNNING)
             .update(
                 warning=Case(
                     When(warning="", then=Value(line, output_field=TextField())),
@@ -274,7 +270,7 @@ class Ledger:
         """Apply ``transition`` to these runs of one job; returns how many moved."""
         total = 0
         attempts = len(DURABLE_BACKOFF) + 1 if durable else 1
-        for times in _chunks(sorted({utc(t) for t in run_times}), LOOKUP_CHUNK):
+        for times in _chunks(sorted({_utc(t) for t in run_times}), LOOKUP_CHUNK):
             where = Q(job_id=job_id, scheduled_run_time__in=times)
             write = functools.partial(self._update, transition, where, fields)
             moved = _persist(write, transition, job_id, attempts)
@@ -288,7 +284,7 @@ class Ledger:
         updated: int = (
             self._runs()
             .filter(where, status__in=transition.sources)
-            .update(status=transition.target, **bounded(fields))
+            .update(status=transition.target, **_bounded(fields))
         )
         return updated
 
@@ -383,7 +379,7 @@ def _persist(write: Any, transition: Transition, job_id: str, attempts: int) -> 
 
 
 def _key(run: NewRun) -> Key:
-    return run.job_id, utc(run.scheduled_run_time)
+    return run.job_id, _utc(run.scheduled_run_time)
 
 
 def _chunks(items: list[datetime], size: int) -> Iterator[list[datetime]]:
@@ -391,7 +387,7 @@ def _chunks(items: list[datetime], size: int) -> Iterator[list[datetime]]:
         yield items[start : start + size]
 
 
-def bounded(fields: dict[str, Any]) -> dict[str, Any]:
+def _bounded(fields: dict[str, Any]) -> dict[str, Any]:
     """``fields`` with ``exception`` and ``traceback`` cut to what the columns keep."""
     bounded = dict(fields)
     if "exception" in bounded:
@@ -401,5 +397,5 @@ def bounded(fields: dict[str, Any]) -> dict[str, Any]:
     return bounded
 
 
-def utc(value: datetime) -> datetime:
+def _utc(value: datetime) -> datetime:
     return value.astimezone(dt_timezone.utc)
