@@ -62,6 +62,30 @@ def count_connections_closed() -> str:
     return "open" if connection.connection is not None else "closed"
 
 
+#: The database connection (DB-API object) each ``record_connection`` run used, in order.
+CONNECTIONS: list[object] = []
+
+
+def record_connection() -> None:
+    """Query the default database and note the DB-API connection this run used."""
+    from django.db import connection
+
+    from django_clockwork.models import Job
+
+    Job.objects.exists()
+    CONNECTIONS.append(connection.connection)
+
+
+def leave_transaction_open() -> None:
+    """Enter an atomic block and never leave it (a job with a bug)."""
+    from django.db import transaction
+
+    from django_clockwork.models import Job
+
+    transaction.atomic().__enter__()
+    Job.objects.exists()
+
+
 def whoami() -> object:
     return current_execution()
 

@@ -112,13 +112,7 @@ def test_max_instances_skips_and_records(store, executor, make_job) -> None:  # 
     assert "max_instances (1) reached" in JobExecution.objects.get(status="skipped").exception
 
 
-def test_job_sees_its_execution_and_fresh_connections(
-    store, executor, make_job, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
-    from django_clockwork import executor as executor_module
-
-    calls = []
-    monkeypatch.setattr(executor_module, "close_old_connections", lambda: calls.append(1))
+def test_job_sees_its_execution(store, executor, make_job) -> None:  # type: ignore[no-untyped-def]
     events = []
     executor._scheduler.add_listener(events.append, EVENT_JOB_EXECUTED)
     job = run_now(store, executor, make_job, id="me", func="tests.jobs:whoami")
@@ -126,7 +120,6 @@ def test_job_sees_its_execution_and_fresh_connections(
     (event,) = events
     assert event.retval.job_id == "me"
     assert event.retval.scheduled_run_time == job.next_run_time
-    assert len(calls) == 2  # before the run, and when the pass ends
     assert current_execution() is None
 
 

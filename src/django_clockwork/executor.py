@@ -30,13 +30,14 @@ from apscheduler.events import (
     JobExecutionEvent,
 )
 from apscheduler.executors.base import BaseExecutor, MaxInstancesReachedError
-from django.db import close_old_connections
+from django.db import connections
 
 from django_clockwork import aps
 from django_clockwork.claim import claimed_job
 from django_clockwork.conf import get_conf
 from django_clockwork.ledger import Ledger, NewRun
 from django_clockwork.logtext import format_job, format_time, user
+from django_clockwork.reconnect import end_transactions, replace_dead_connections
 from django_clockwork.workers import WorkerThreads
 
 logger = logging.getLogger(__name__)
@@ -111,7 +112,9 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
 
     def start(self, scheduler: Any, alias: str) -> None:
         super().start(scheduler, alias)
-        self._pool = WorkerThreads(self.max_workers, name="clockwork-job")
+        self._pool = WorkerThreads(
+            self.max_workers, name="clockwork-job", on_exit=connections.close_all
+        )
 
     def shutdown(self, wait: bool = True) -> None:
         if self._pool is not None:
@@ -207,7 +210,7 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
             aps.report_success(self, job.id, events)
         finally:
             self.submitted.difference_update((job.id, t) for t in run_times)
-            close_old_connections()  # honours CONN_MAX_AGE, like the end of a request
+            end_transactions()
             if self.on_slot_freed is not None:
                 self.on_slot_freed()
 
@@ -245,7 +248,7 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
                 reason=f"Started {late} late; misfire_grace_time is {job.misfire_grace_time}s",
             )
             return JobExecutionEvent(EVENT_JOB_MISSED, job.id, alias, run_time)
-        close_old_connections()  # like a request: CONN_MAX_AGE and broken connections
+        replace_dead_connections()  # kept from run to run, whatever CONN_MAX_AGE says
         ledger.started(job.id, run_time, hostname=self.hostname, pid=os.getpid())
         logger.info('Running job "%s" (scheduled at %s)', format_job(job), format_time(run_time))
         clock = time.monotonic()
@@ -278,6 +281,7 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
         finally:
             self.in_flight.pop(flight.key, None)
             _current.reset(token)
+            end_transactions()  # the outcome is never written inside the job's transaction
         ledger.succeeded(job.id, run_time, duration=time.monotonic() - clock)
         logger.info('Job "%s" executed successfully', format_job(job))
         return JobExecutionEvent(EVENT_JOB_EXECUTED, job.id, alias, run_time, retval=retval)

@@ -2,18 +2,22 @@
 
 A restarted server, ``wait_timeout`` or ``pg_terminate_backend`` leaves Django with a
 dead connection that only the next query discovers. Every long-lived thread of a
-scheduler (the scheduling loop, heartbeats, job threads) goes through these two.
+scheduler (the scheduling loop, heartbeats, job threads) goes through these. Job threads
+keep their connections from one run to the next (``CONN_MAX_AGE`` is for requests):
+:func:`replace_dead_connections` before a run, :func:`end_transactions` after it.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import select
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from django.db import InterfaceError, OperationalError, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 logger = logging.getLogger(__name__)
 
@@ -70,3 +74,54 @@ def drop_broken_connection(database: str) -> None:
             connection.errors_occurred = False
         else:
             connection.close()
+
+
+def replace_dead_connections() -> None:
+    """Close this thread's connections that failed, or that the server ended while they
+    were idle, so that the next query opens a new one: before a job runs.
+
+    An idle connection has nothing to read; one whose socket is readable was ended by the
+    server (``pg_terminate_backend``, ``KILL``, ``wait_timeout``, a restart), or was told
+    something unasked, and is replaced. This costs no round trip.
+    """
+    for connection in connections.all(initialized_only=True):
+        if connection.connection is None or connection.in_atomic_block:
+            continue
+        if connection.errors_occurred:
+            drop_broken_connection(connection.alias)
+        elif _hung_up(connection):
+            logger.info(
+                "The connection to database %r was ended by the server; replacing it",
+                connection.alias,
+            )
+            connection.close()
+
+
+def end_transactions() -> None:
+    """Leave no transaction open on this thread's connections, keeping them open: after a
+    job. A connection a job left inside a transaction (an ``atomic`` block not exited,
+    autocommit turned off) is rolled back by closing it, and replaced."""
+    for connection in connections.all(initialized_only=True):
+        if connection.connection is None:
+            continue
+        if connection.in_atomic_block or not connection.get_autocommit():
+            logger.warning(
+                "A job left a transaction open on database %r; it was rolled back and the "
+                "connection replaced",
+                connection.alias,
+            )
+            connection.close()
+            del connections[connection.alias]  # a fresh wrapper, out of the job's atomic blocks
+        elif connection.errors_occurred:
+            drop_broken_connection(connection.alias)
+
+
+def _hung_up(connection: BaseDatabaseWrapper) -> bool:
+    fileno = getattr(connection.connection, "fileno", None)
+    if fileno is None:  # SQLite: no server
+        return False
+    try:
+        readable, _, _ = select.select([fileno()], [], [], 0)
+    except (OSError, ValueError):  # the driver closed its socket already
+        return True
+    return bool(readable)

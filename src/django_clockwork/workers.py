@@ -22,11 +22,14 @@ class WorkerThreads:
 
     :param size: the most threads that ever run at once
     :param name: the threads' name prefix (``clockwork-job_0``...)
+    :param on_exit: called in each thread as it ends, after its last call (closes its
+        database connections)
     """
 
-    def __init__(self, size: int, name: str) -> None:
+    def __init__(self, size: int, name: str, on_exit: Callable[[], None] | None = None) -> None:
         self.size = size
         self.name = name
+        self.on_exit = on_exit
         self._tasks: queue.SimpleQueue[_Task | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._idle = threading.Semaphore(0)
@@ -63,6 +66,8 @@ class WorkerThreads:
         while True:
             task = self._tasks.get()
             if task is None:
+                if self.on_exit is not None:
+                    self.on_exit()
                 return
             future, fn, args = task
             del task
