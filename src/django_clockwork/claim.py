@@ -167,11 +167,14 @@ class Claimer:
         """
         if not self.ledger.node_id:
             return {}
-        self.ledger.expire_requests(now - timedelta(seconds=get_conf().run_now_expiry))
         limit = self.batch_size if self.capacity is None else self.capacity()
         pending = self.ledger.pending_requests(limit - sum(len(p.run_times) for p in plans))
         if not pending:
             return {}
+        cutoff = now - timedelta(seconds=get_conf().run_now_expiry)
+        if pending[0].scheduled_run_time < cutoff:  # oldest first: some have expired
+            self.ledger.expire_requests(cutoff)
+            pending = [r for r in pending if r.scheduled_run_time >= cutoff]
         planned = {plan.row.id: plan for plan in plans}
         rows = {
             row.id: row
