@@ -301,10 +301,13 @@ def test_second_sigterm_stops_at_once_while_the_claim_waits_on_a_lock(
 
 
 def claim_waits_on_a_lock() -> bool:
+    """The claim waits on the history table's lock: taking run-now requests (SELECT ... FOR
+    UPDATE) or inserting its ledger rows."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
-            "AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO%%'",
+            "AND wait_event_type = 'Lock' "
+            "AND (query LIKE 'INSERT INTO%%' OR query LIKE 'SELECT%%FOR UPDATE SKIP LOCKED%%')",
             [connection.settings_dict["NAME"]],
         )
         return bool(cursor.fetchone()[0])

@@ -162,6 +162,7 @@ class Ledger:
         )
         if connections[self.database].features.has_select_for_update_skip_locked:
             query = query.select_for_update(skip_locked=True)
+        query = query.only("id", "job_id", "scheduled_run_time")
         return list(query.order_by("scheduled_run_time", "id")[:limit])
 
     def execution_id(self, job_id: str, run_time: datetime) -> int:
