@@ -444,7 +444,9 @@ def test_sigkill_mid_run_abandons_in_flight_runs_and_loses_no_later_run(
     abandoned_jobs: dict[str, list[tuple[datetime, datetime]]] = defaultdict(list)
     for row in rows:
         if row.status == ABANDONED:
-            assert row.node_id in nodes, f"{row.job_id} abandoned on a live node: {row.node_id}"
+            assert row.node_id in nodes, (
+                f"{row.job_id} abandoned on a live node: {row.node_id}: {row.exception}"
+            )
             abandoned_jobs[row.job_id].append((row.scheduled_run_time, nodes[row.node_id].dead_at))
     skipped = []
     for job_id, job_rows in by_job(rows).items():

@@ -41,6 +41,8 @@ class Runtime:
 
     def __init__(self, conf: Conf | None = None, *, blocking: bool = False, **options: Any):
         self.conf = conf = conf or get_conf()
+        #: Set once a shutdown has stopped the heartbeat and recorded the node stopped.
+        self.stopped = threading.Event()
         self.node = Node(conf.database)
         self.executor = ClockworkExecutor(
             conf.max_workers, node_id=self.node.id, on_slot_freed=self._slot_freed
@@ -111,7 +113,10 @@ class Runtime:
             if self.waker is not None:
                 self.waker.stop()
             self.watchdog.stop()
-            self.node.stop()
+            try:
+                self.node.stop()
+            finally:
+                self.stopped.set()
 
     def _sync_declarations(self) -> None:
         """Make the table match the jobs declared in code (never fatal: logged, and the next
@@ -184,13 +189,20 @@ def at_exit(callback: Callable[[], None]) -> None:
 
 
 def _stop_at_exit(ref: weakref.ref[Runtime]) -> Callable[[], None]:
-    """A runtime whose scheduler still runs at interpreter exit stops gracefully: its job
-    threads are daemons, which the interpreter does not wait for."""
+    """At interpreter exit, a runtime whose scheduler still runs stops gracefully, and runs
+    still executing after a shutdown get up to ``SHUTDOWN_TIMEOUT`` to finish: job threads are
+    daemons, which the interpreter does not wait for."""
 
     def stop() -> None:
         runtime = ref()
-        if runtime is not None and runtime.scheduler.running:
-            runtime.stop_gracefully(runtime.conf.shutdown_timeout)
+        if runtime is None:
+            return
+        timeout = runtime.conf.shutdown_timeout
+        if runtime.scheduler.running:
+            runtime.stop_gracefully(timeout)
+        elif runtime.running_jobs and not runtime.wait_for_jobs(timeout):
+            # Shut down already, but runs handed over just before still execute.
+            runtime.abandon_in_flight(f"The process exited: shutdown timeout of {timeout}s reached")
 
     return stop
 

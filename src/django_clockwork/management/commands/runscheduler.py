@@ -41,6 +41,10 @@ def seconds(value: str) -> float:
     return number
 
 
+#: Seconds the main thread waits, after the scheduling loop ended, for the node to stop.
+STOPPED_WAIT = 30.0
+
+
 class GracefulStop:
     """First SIGINT/SIGTERM: stop claiming, wait for running jobs (bounded), stop.
     Second: stop now, recording the runs still executing as ``abandoned``."""
@@ -140,6 +144,12 @@ class Command(BaseCommand):
             conf.max_workers,
         )
         runtime.scheduler.start()
+        # The loop ends as soon as the scheduler is marked stopped; the rest of the shutdown
+        # (stopping the heartbeat, recording the node stopped, releasing its session lock)
+        # runs in the thread that called shutdown(). Exiting before it ends would leave the
+        # node to be declared dead, and its claimed runs abandoned.
+        if not runtime.stopped.wait(STOPPED_WAIT):
+            logger.warning("The node did not finish stopping within %ss", STOPPED_WAIT)
         logger.info("Scheduler stopped: %s", stop.reason or "shut down")
 
 
