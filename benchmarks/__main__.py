@@ -53,16 +53,32 @@ def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
     commands = main.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run the benchmarks")
-    run.add_argument("--db", type=names(DATABASES), default=["sqlite"],
-                     help="comma-separated databases, in order (default: sqlite)")
-    run.add_argument("--workloads", type=names(WORKLOAD_NAMES), default=list(WORKLOAD_NAMES),
-                     help="comma-separated workloads (default: all)")
+    run.add_argument(
+        "--db",
+        type=names(DATABASES),
+        default=["sqlite"],
+        help="comma-separated databases, in order (default: sqlite)",
+    )
+    run.add_argument(
+        "--workloads",
+        type=names(WORKLOAD_NAMES),
+        default=list(WORKLOAD_NAMES),
+        help="comma-separated workloads (default: all)",
+    )
     run.add_argument("--smoke", action="store_true", help="every workload tiny: seconds in all")
-    run.add_argument("--reps", type=positive, default=None,
-                     help="repetitions of every workload (default: each workload's own)")
+    run.add_argument(
+        "--reps",
+        type=positive,
+        default=None,
+        help="repetitions of every workload (default: each workload's own)",
+    )
     run.add_argument("--million", action="store_true", help="store scale up to 1,000,000 jobs")
-    run.add_argument("--out", type=Path, default=None,
-                     help="results directory (default: benchmarks/results/<time>)")
+    run.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="results directory (default: benchmarks/results/<time>)",
+    )
     child = commands.add_parser("child")  # one database, in a child process
     child.add_argument("database", choices=DATABASES)
     child.add_argument("--workloads", type=names(WORKLOAD_NAMES), required=True)
@@ -81,18 +97,30 @@ def run(args: argparse.Namespace) -> int:
     out = (args.out or processes.ROOT / "benchmarks" / "results" / stamp).resolve()
     out.mkdir(parents=True, exist_ok=True)
     print(f"# django-clockwork benchmarks, {stamp} UTC{' (smoke)' if args.smoke else ''}")
-    print(f"\n{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}; "
-          f"`python -m benchmarks {' '.join(sys.argv[2:] and sys.argv[1:])}`; results in {out}",
-          flush=True)
+    print(
+        f"\n{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}; "
+        f"`python -m benchmarks {' '.join(sys.argv[2:] and sys.argv[1:])}`; results in {out}",
+        flush=True,
+    )
     failed = []
     for database in args.db:
         started = time.monotonic()
-        command = [sys.executable, "-m", "benchmarks", "child", database, "--out", str(out),
-                   "--workloads", ",".join(args.workloads)]
+        command = [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "child",
+            database,
+            "--out",
+            str(out),
+            "--workloads",
+            ",".join(args.workloads),
+        ]
         command += ["--smoke"] * args.smoke + ["--million"] * args.million
         command += ["--reps", str(args.reps)] if args.reps else []
-        env = processes.environment(DJANGO_SETTINGS_MODULE="benchmarks.settings",
-                                    CLOCKWORK_BENCH_DB=database)
+        env = processes.environment(
+            DJANGO_SETTINGS_MODULE="benchmarks.settings", CLOCKWORK_BENCH_DB=database
+        )
         code = subprocess.run(command, cwd=processes.ROOT, env=env).returncode
         print(f"\n{database}: {time.monotonic() - started:.0f} s, exit {code}", flush=True)
         if code:
@@ -115,8 +143,9 @@ def child(args: argparse.Namespace) -> int:
 
     databases.create(args.database, name)
     found = targets.available(args.database, name)
-    context = harness.Context(args.database, name, found, args.smoke, args.reps, args.out,
-                              args.million)
+    context = harness.Context(
+        args.database, name, found, args.smoke, args.reps, args.out, args.million
+    )
     measures: list[harness.Measure] = []
     failures = []
     try:
@@ -134,8 +163,11 @@ def child(args: argparse.Namespace) -> int:
             target.close()
         databases.drop(args.database, name)
     print(f"\n## {args.database}\n\n" + harness.table(measures, [t.name for t in found]))
-    results = {"database": args.database, "failed": failures,
-               "measures": [m.as_json() for m in measures]}
+    results = {
+        "database": args.database,
+        "failed": failures,
+        "measures": [m.as_json() for m in measures],
+    }
     (args.out / f"{args.database}.json").write_text(json.dumps(results, indent=1))
     if failures:
         print(f"\nFAILED workloads on {args.database}: {', '.join(failures)}", flush=True)

@@ -133,7 +133,7 @@ def _number(value: float) -> str:
 def ratios(measure: Measure) -> str:
     """Ours against each reference: "x0.05 memory" means 5 % of its value.
 
-    Ours as users run it where the row has it, else our store alone ("store: ..."). """
+    Ours as users run it where the row has it, else our store alone ("store: ...")."""
     subject = "ours" if measure.values.get("ours") else "store"
     ours = measure.values.get(subject)
     if not ours:

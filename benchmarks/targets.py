@@ -259,7 +259,9 @@ class Ours(Store):
 
     def clear(self) -> None:
         databases.truncate(
-            "django_clockwork_job", "django_clockwork_jobexecution", "django_clockwork_schedulernode"
+            "django_clockwork_job",
+            "django_clockwork_jobexecution",
+            "django_clockwork_schedulernode",
         )
 
 

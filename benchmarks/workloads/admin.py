@@ -53,7 +53,9 @@ def generate(rows: int) -> None:
         )
         analyze = f"ANALYZE TABLE {TABLE}"
     else:
-        select = ROW.format(job="'job-' || (n % 1000)", ts="datetime('2026-01-01', '+' || n || ' seconds')")
+        select = ROW.format(
+            job="'job-' || (n % 1000)", ts="datetime('2026-01-01', '+' || n || ' seconds')"
+        )
         sql = (
             f"WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq "
             f"WHERE n < {rows}) INSERT INTO {TABLE} ({COLUMNS}) {select} FROM seq"

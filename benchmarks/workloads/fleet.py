@@ -35,7 +35,10 @@ def burst(context: Context, target: Target, count: int, size: int) -> float:
         when = now()
         target.scheduler()  # builds the jobs; never started
         target.seed(
-            [Spec(f"fleet-{n}", DateTrigger(when), when, "benchmarks.jobs:hit_file") for n in range(size)]
+            [
+                Spec(f"fleet-{n}", DateTrigger(when), when, "benchmarks.jobs:hit_file")
+                for n in range(size)
+            ]
         )
         started = JobExecution.objects.filter(started_at__isnull=False)
         wait_until(lambda: started.count() >= size, 60 + size / 10, f"fleet of {count}")

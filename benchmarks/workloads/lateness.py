@@ -19,6 +19,7 @@ from benchmarks import jobs
 from benchmarks.harness import BenchmarkError, Context, Measure, log, now, percentile, tolerated
 from benchmarks.targets import Spec, Target
 
+
 def measure(target: Target, count: int, seconds: int, lead: float) -> tuple[float, float]:
     """p50 and p99 lateness in ms; ``lead``: seconds to the first run time (to start up)."""
     jobs.STARTS.clear()
