@@ -74,6 +74,11 @@ def parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--million", action="store_true", help="store scale up to 1,000,000 jobs")
     run.add_argument(
+        "--profile",
+        action="store_true",
+        help="cProfile ours in the burst: <out>/profile-burst-<db>.txt (slows ours down)",
+    )
+    run.add_argument(
         "--out",
         type=Path,
         default=None,
@@ -85,6 +90,7 @@ def parser() -> argparse.ArgumentParser:
     child.add_argument("--smoke", action="store_true")
     child.add_argument("--reps", type=positive, default=None)
     child.add_argument("--million", action="store_true")
+    child.add_argument("--profile", action="store_true")
     child.add_argument("--out", type=Path, required=True)
     probe = commands.add_parser("probe-memory")  # the memory workload's fresh process
     probe.add_argument("target")
@@ -117,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
             ",".join(args.workloads),
         ]
         command += ["--smoke"] * args.smoke + ["--million"] * args.million
+        command += ["--profile"] * args.profile
         command += ["--reps", str(args.reps)] if args.reps else []
         env = processes.environment(
             DJANGO_SETTINGS_MODULE="benchmarks.settings", CLOCKWORK_BENCH_DB=database
@@ -144,7 +151,7 @@ def child(args: argparse.Namespace) -> int:
     databases.create(args.database, name)
     found = targets.available(args.database, name)
     context = harness.Context(
-        args.database, name, found, args.smoke, args.reps, args.out, args.million
+        args.database, name, found, args.smoke, args.reps, args.out, args.million, args.profile
     )
     measures: list[harness.Measure] = []
     failures = []

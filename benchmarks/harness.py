@@ -35,6 +35,7 @@ class Context:
     reps: int | None  # --reps: overrides each workload's default repetitions
     out: Path
     million: bool = False
+    profile: bool = False  # cProfile ours in the burst (benchmarks.profiling)
 
     def target(self, name: str) -> Target:
         return next(t for t in self.targets if t.name == name)

@@ -303,7 +303,13 @@ REFERENCES = ("memory", "sqlalchemy", "store", "django-apscheduler")
 
 
 def available(database: str, db_name: str) -> list[Target]:
+    """The targets to measure; SQLAlchemy is required (requirements/bench.txt)."""
+    import importlib.util
+
     from django.conf import settings
+
+    if importlib.util.find_spec("sqlalchemy") is None:
+        raise SystemExit("SQLAlchemy is missing: pip install -r requirements/bench.txt")
 
     return [
         cls(database, db_name)

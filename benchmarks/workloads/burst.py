@@ -6,23 +6,33 @@ starts; every run must start exactly once, or the workload fails.
 
 from __future__ import annotations
 
+import contextlib
+from pathlib import Path
+
 from apscheduler.triggers.date import DateTrigger
 
 from benchmarks import jobs
 from benchmarks.harness import BenchmarkError, Context, Measure, interleaved, now, wait_until
+from benchmarks.profiling import all_threads
 from benchmarks.targets import Spec, Target
 
 
-def fire(target: Target, size: int, prefix: str = "burst") -> float:
-    """Start ``target`` on ``size`` due jobs; fires/s between the first and the last start."""
+def fire(target: Target, size: int, profile: Path | None = None) -> float:
+    """Start ``target`` on ``size`` due jobs; fires/s between the first and the last start.
+
+    With ``profile``, every thread is profiled from the start to the shutdown (slower).
+    """
     jobs.STARTS.clear()
     when = now()
-    specs = [Spec(f"{prefix}-{n}", DateTrigger(when), when) for n in range(size)]
+    specs = [Spec(f"burst-{n}", DateTrigger(when), when) for n in range(size)]
     scheduler = target.scheduler()
     target.seed(specs)
+    profiling = all_threads(profile) if profile else contextlib.nullcontext()
     try:
-        scheduler.start()
-        wait_until(lambda: len(jobs.STARTS) >= size, 60 + size / 20, f"burst {target.name}")
+        with profiling:
+            scheduler.start()
+            wait_until(lambda: len(jobs.STARTS) >= size, 60 + size / 20, f"burst {target.name}")
+            scheduler.shutdown(wait=True)
     finally:
         if scheduler.running:
             scheduler.shutdown(wait=True)
@@ -36,5 +46,11 @@ def fire(target: Target, size: int, prefix: str = "burst") -> float:
 
 def run(context: Context) -> list[Measure]:
     size = 50 if context.smoke else 10_000
-    rates = interleaved(context.targets, context.repetitions(2), lambda t: fire(t, size))
-    return [Measure(f"due burst {size:,}", "fires/s", rates)]
+    profile = context.out / f"profile-burst-{context.database}.txt" if context.profile else None
+
+    def measure(target: Target) -> float:
+        return fire(target, size, profile if target.name == "ours" else None)
+
+    rates = interleaved(context.targets, context.repetitions(2), measure)
+    note = "cProfile on for ours" if profile else ""
+    return [Measure(f"due burst {size:,}", "fires/s", rates, note=note)]
