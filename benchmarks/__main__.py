@@ -74,6 +74,12 @@ def parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--million", action="store_true", help="store scale up to 1,000,000 jobs")
     run.add_argument(
+        "--burst-size",
+        type=positive,
+        default=None,
+        help="jobs of the due burst and of the fleet's burst (default 10,000; smoke 50 and 30)",
+    )
+    run.add_argument(
         "--profile",
         action="store_true",
         help="cProfile ours in the burst: <out>/profile-burst-<db>.txt (slows ours down)",
@@ -91,6 +97,7 @@ def parser() -> argparse.ArgumentParser:
     child.add_argument("--reps", type=positive, default=None)
     child.add_argument("--million", action="store_true")
     child.add_argument("--profile", action="store_true")
+    child.add_argument("--burst-size", type=positive, default=None)
     child.add_argument("--out", type=Path, required=True)
     probe = commands.add_parser("probe-memory")  # the memory workload's fresh process
     probe.add_argument("target")
@@ -124,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
         ]
         command += ["--smoke"] * args.smoke + ["--million"] * args.million
         command += ["--profile"] * args.profile
+        command += ["--burst-size", str(args.burst_size)] if args.burst_size else []
         command += ["--reps", str(args.reps)] if args.reps else []
         env = processes.environment(
             DJANGO_SETTINGS_MODULE="benchmarks.settings", CLOCKWORK_BENCH_DB=database
@@ -151,7 +159,15 @@ def child(args: argparse.Namespace) -> int:
     databases.create(args.database, name)
     found = targets.available(args.database, name)
     context = harness.Context(
-        args.database, name, found, args.smoke, args.reps, args.out, args.million, args.profile
+        args.database,
+        name,
+        found,
+        args.smoke,
+        args.reps,
+        args.out,
+        args.million,
+        args.profile,
+        args.burst_size,
     )
     measures: list[harness.Measure] = []
     failures = []

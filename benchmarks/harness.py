@@ -36,6 +36,7 @@ class Context:
     out: Path
     million: bool = False
     profile: bool = False  # cProfile ours in the burst (benchmarks.profiling)
+    burst_size: int | None = None  # --burst-size: the burst's and the fleet's jobs
 
     def target(self, name: str) -> Target:
         return next(t for t in self.targets if t.name == name)
@@ -44,7 +45,12 @@ class Context:
         return [t for t in self.targets if t.name in names]
 
     def repetitions(self, full: int, smoke: int = 1) -> int:
-        return self.reps if self.reps is not None else (smoke if self.smoke else full)
+        """Interleaved repetitions: ``--reps``, else the workload's default."""
+        return self.reps if self.reps is not None else self.samples(full, smoke)
+
+    def samples(self, full: int, smoke: int = 1) -> int:
+        """Samples within one measurement (passes, requests): not changed by ``--reps``."""
+        return smoke if self.smoke else full
 
 
 @dataclass

@@ -39,7 +39,7 @@ def run(context: Context) -> list[Measure]:
     measures = []
     for size in (20,) if context.smoke else (1_000, 10_000):
         statements: dict[str, list[float]] = {}
-        reps = context.repetitions(3 if size < 10_000 else 2)
+        reps = context.repetitions(3 if size < 10_000 else 1)
         rate = interleaved(context.targets, reps, lambda t, n=size, s=statements: add(t, n, s))
         measures.append(Measure(f"add {size:,}", "jobs/s", rate))
         measures.append(

@@ -75,7 +75,7 @@ def run(context: Context) -> list[Measure]:
     from django_clockwork.models import JobExecution
 
     rows = 1_000 if context.smoke else 1_000_000
-    requests = context.repetitions(10, smoke=2)
+    requests = context.samples(10, smoke=2)
     ours = context.target("ours")
     log(f"  generating {rows:,} ledger rows")
     generate(rows)

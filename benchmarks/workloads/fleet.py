@@ -69,6 +69,7 @@ def lines(path: Path) -> int:
 
 def run(context: Context) -> list[Measure]:
     size, counts = (30, (1, 2)) if context.smoke else (10_000, (1, 2, 4))
+    size = context.burst_size or size
     ours = context.target("ours")
     values: dict[str, list[float]] = {f"{c} process{'es' if c > 1 else ''}": [] for c in counts}
     for _ in range(context.repetitions(1)):

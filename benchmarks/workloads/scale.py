@@ -120,7 +120,7 @@ def run(context: Context) -> list[Measure]:
             target.seed(specs(size))
             target.store.start(scheduler, "default")
         try:
-            for rep in range(context.repetitions(10, smoke=2)):
+            for rep in range(context.samples(10, smoke=2)):
                 for target in targets:
                     path = plans / f"{context.database}-{target.name}-{size}.txt"
                     with tolerated(target):
