@@ -78,3 +78,16 @@ def truncate(*tables: str) -> None:
                 cursor.execute(f"DELETE FROM {table}")
             else:
                 cursor.execute(f"TRUNCATE TABLE {table}")
+
+
+def analyze() -> None:
+    """Refresh the planner's statistics of every table (after a bulk seed, as autovacuum would)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        if connection.vendor == "mysql":
+            for table in connection.introspection.table_names(cursor):
+                cursor.execute(f"ANALYZE TABLE {table}")
+                cursor.fetchall()
+        else:
+            cursor.execute("ANALYZE")
