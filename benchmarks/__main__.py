@@ -156,8 +156,8 @@ def child(args: argparse.Namespace) -> int:
     from benchmarks import harness, targets
     from benchmarks.workloads import WORKLOADS
 
+    found = targets.available(args.database, name)  # before creating: it may refuse to run
     databases.create(args.database, name)
-    found = targets.available(args.database, name)
     context = harness.Context(
         args.database,
         name,
