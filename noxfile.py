@@ -7,6 +7,9 @@
   pyproject.toml allows, the others the newest one, so both ends of the range run on every database.
 - processes: the real-process suites (tests marked `processes`) once per database, on the
   newest leg, each alone (`allow_parallel=False`) when sessions run in parallel (`-j 2`).
+- bench_smoke: the benchmark suite with every workload tiny on SQLite (`python -m benchmarks
+  run --smoke`), so that it cannot rot; it fails if any workload does.
+- bench: the full benchmark suite on one database (not run by default: minutes per database).
 
 Extra arguments go to pytest: `nox -s "tests(python='3.12', django='6.0', db='postgres')" -- -x`.
 """
@@ -162,3 +165,33 @@ def processes(session: nox.Session, db: str) -> None:
     install(session, NEWEST, db, "pip", "-r", "requirements/test.txt")
     preflight(session, db)
     pytest(session, db, "-m", "processes")
+
+
+@nox.session(python=NEWEST.python, tags=["fast", "sqlite"], allow_parallel=True)
+def bench_smoke(session: nox.Session) -> None:
+    """Every benchmark workload, tiny, on SQLite (seconds): exits non-zero if one breaks."""
+    install(session, NEWEST, "sqlite", "-r", "requirements/bench.txt")
+    preflight(session, "sqlite")
+    session.run(
+        "python",
+        "-m",
+        "benchmarks",
+        "run",
+        "--smoke",
+        "--db",
+        "sqlite",
+        *session.posargs,
+        env=dict.fromkeys(UNSET),
+    )
+
+
+# Full size, alone: its numbers mean something only on a quiet machine.
+@nox.session(python=NEWEST.python, default=False, allow_parallel=False)
+@nox.parametrize("db", [nox.param(db, tags=["bench"]) for db in DATABASES])
+def bench(session: nox.Session, db: str) -> None:
+    """The full benchmark suite on one database; extra arguments go to `benchmarks run`."""
+    install(session, NEWEST, db, "-r", "requirements/bench.txt")
+    preflight(session, db)
+    session.run(
+        "python", "-m", "benchmarks", "run", "--db", db, *session.posargs, env=dict.fromkeys(UNSET)
+    )

@@ -1,0 +1,81 @@
+"""Fleet scaling: the due burst with 1, 2 and 4 ``runscheduler`` processes on one database.
+
+The processes start first and wait; then N jobs due now are inserted in one transaction.
+fires/s runs from the first ``started_at`` in the ledger to the last. Duplicates are checked
+twice: the ledger must hold exactly one row per job (its UNIQUE key is the first fence), and
+the hits file the job function appends to must hold exactly one line per job.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from apscheduler.triggers.date import DateTrigger
+
+from benchmarks import processes
+from benchmarks.harness import BenchmarkError, Context, Measure, log, now, wait_until
+from benchmarks.targets import Spec, Target
+
+
+def burst(context: Context, target: Target, count: int, size: int) -> float:
+    from django.db import connection
+    from django.db.models import Count, Max, Min
+
+    from django_clockwork.models import JobExecution
+
+    hits = context.out / "logs" / f"fleet-{count}.hits"
+    hits.parent.mkdir(parents=True, exist_ok=True)
+    hits.write_text("")
+    connection.close()
+    schedulers = processes.start_schedulers(
+        count, context.out / "logs" / f"fleet-{count}", CLOCKWORK_BENCH_HITS=str(hits)
+    )
+    try:
+        when = now()
+        target.scheduler()  # builds the jobs; never started
+        target.seed(
+            [
+                Spec(f"fleet-{n}", DateTrigger(when), when, "benchmarks.jobs:hit_file")
+                for n in range(size)
+            ]
+        )
+        started = JobExecution.objects.filter(started_at__isnull=False)
+        wait_until(lambda: started.count() >= size, 60 + size / 10, f"fleet of {count}")
+        wait_until(lambda: lines(hits) >= size, 30, f"fleet of {count}: hits")
+        time.sleep(1)  # a duplicate would show now
+        span = started.aggregate(first=Min("started_at"), last=Max("started_at"))
+        rows = JobExecution.objects.count()
+        twice = JobExecution.objects.values("job_id").annotate(n=Count("id")).filter(n__gt=1)
+        duplicated = twice.count()
+        hit_ids = [line.split("\t")[0] for line in hits.read_text().splitlines()]
+    finally:
+        processes.stop(schedulers)
+        target.clear()
+    if rows != size or duplicated:
+        raise BenchmarkError(
+            f"fleet of {count}: {rows} ledger rows for {size} jobs, {duplicated} jobs twice"
+        )
+    if len(hit_ids) != size or len(set(hit_ids)) != size:
+        raise BenchmarkError(f"fleet of {count}: {len(hit_ids)} hits for {size} jobs")
+    seconds = (span["last"] - span["first"]).total_seconds()
+    log(f"  {count} process(es): {size} runs, 0 duplicates (ledger rows and hits)")
+    return (size - 1) / max(seconds, 1e-6)
+
+
+def lines(path: Path) -> int:
+    return path.read_bytes().count(b"\n")
+
+
+def run(context: Context) -> list[Measure]:
+    size, counts = (30, (1, 2)) if context.smoke else (10_000, (1, 2, 4))
+    size = context.burst_size or size
+    ours = context.target("ours")
+    values: dict[str, list[float]] = {f"{c} process{'es' if c > 1 else ''}": [] for c in counts}
+    for _ in range(context.repetitions(1)):
+        for count, name in zip(counts, values, strict=True):
+            values[name].append(burst(context, ours, count, size))
+    return [
+        Measure(f"fleet burst {size:,}: {name}", "fires/s", {"ours": rates})
+        for name, rates in values.items()
+    ]
