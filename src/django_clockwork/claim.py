@@ -390,8 +390,6 @@ def advance_rows(
             "j.finished_at = CASE WHEN v.next_run_time IS NULL THEN %s END, "
             "j.version = j.version + 1, j.updated_at = %s"
         )
-        params = [value for row in zip(ids, versions, times, strict=True) for value in row]
-        params += [at, at]
     else:
         values = ", ".join(["(%s, %s, %s)"] * len(rows))
         sql = (
@@ -403,6 +401,7 @@ def advance_rows(
             "version = version + 1, updated_at = %s "
             "WHERE (id, version) IN (SELECT id, version FROM v)"
         )
+    if connection.vendor != "postgresql":  # one (id, version, time) per row, then the times
         params = [value for row in zip(ids, versions, times, strict=True) for value in row]
         params += [at, at]
     with connection.cursor() as cursor:
