@@ -16,13 +16,15 @@ from benchmarks.targets import Spec
 TABLE = "django_clockwork_jobexecution"
 COLUMNS = (
     "job_id, job_name, func, scheduled_run_time, status, trigger_source, claimed_at, "
-    "started_at, finished_at, duration, exception, traceback, hostname, pid, node_id"
+    "started_at, finished_at, duration, exception, traceback, hostname, pid, node_id, "
+    "warning, requested_by"
 )
 # n -> one ledger row; {job} and {ts} are each database's spelling of the job id and the time.
 ROW = (
     "SELECT {job}, {job}, 'benchmarks.jobs:hit', {ts}, "
     "CASE WHEN n % 100 = 0 THEN 'failed' ELSE 'succeeded' END, 'schedule', {ts}, {ts}, {ts}, "
-    "0.01, CASE WHEN n % 100 = 0 THEN 'RuntimeError: failed' ELSE '' END, '', 'bench', 1, 'bench'"
+    "0.01, CASE WHEN n % 100 = 0 THEN 'RuntimeError: failed' ELSE '' END, '', 'bench', 1, 'bench', "
+    "'', ''"
 )
 PAGES = {
     "history changelist": "/admin/django_clockwork/jobexecution/",
