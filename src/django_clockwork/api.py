@@ -282,8 +282,8 @@ def run_now(job_id: str, *, requested_by: str | None = None, skip_next: bool = F
                 f"Job {job_id!r} cannot be loaded by a scheduler, so it cannot run: "
                 f"{row.load_error}"
             )
-        skipped_at = _skip_next(row, requested_by) if skip_next else None
         ledger = Ledger(database)
+        skipped_at = _skip_next(row, requested_by, ledger) if skip_next else None
         requested_at = timezone.now()
         for _attempt in range(WRITE_ATTEMPTS):
             run = NewRun(
@@ -304,7 +304,7 @@ def run_now(job_id: str, *, requested_by: str | None = None, skip_next: bool = F
     return RunRequest(row.id, requested_at, execution, skipped_at)
 
 
-def _skip_next(row: Job, requested_by: str | None) -> datetime | None:
+def _skip_next(row: Job, requested_by: str | None, ledger: Ledger) -> datetime | None:
     """Move the job past its next scheduled run, recorded ``skipped``; None if paused."""
     if row.next_run_time is None:
         return None
@@ -317,7 +317,6 @@ def _skip_next(row: Job, requested_by: str | None) -> datetime | None:
         version=F("version") + 1,
         updated_at=timezone.now(),
     )
-    ledger = Ledger(get_conf().database)
     who = f" by {requested_by}" if requested_by else ""
     ledger.claimed(
         [
