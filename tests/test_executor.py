@@ -193,7 +193,7 @@ def test_an_error_before_the_job_starts_is_recorded_failed(  # type: ignore[no-u
     write."""
     from django.db import connection
 
-    from django_clockwork.ledger import Ledger
+    from django_clockwork.groupcommit import LedgerWriter
 
     options: dict[str, Any] = {}
     expected = "OverflowError"
@@ -206,7 +206,7 @@ def test_an_error_before_the_job_starts_is_recorded_failed(  # type: ignore[no-u
         def broken(*args: Any, **kwargs: Any) -> bool:
             raise RuntimeError("the database failed the started write")
 
-        monkeypatch.setattr(Ledger, "started", broken)
+        monkeypatch.setattr(LedgerWriter, "started", broken)
         expected = "RuntimeError: the database failed the started write"
     events = []
     executor._scheduler.add_listener(events.append, EVENT_JOB_ERROR)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -262,6 +263,21 @@ def test_claimed_twice_inserts_once(book: Ledger) -> None:
     assert book.claimed([new_run(T0)]) == ({("job", T0)}, set(), set())
     assert book.claimed([new_run(T0)]) == (set(), set(), set())
     assert JobExecution.objects.count() == 1
+
+
+def test_a_claim_records_the_claiming_process(book: Ledger) -> None:
+    """A run names its host and pid from the claim on: if the process is killed before its
+    group-committed ``running`` write, the reaper's ``abandoned`` row still says whose it was."""
+    book.claimed([new_run(T0)])
+    Ledger("default").manual_run(new_run(T0 + timedelta(minutes=1), trigger_source="run-now"))
+    claimed, request = JobExecution.objects.order_by("scheduled_run_time")
+    assert (claimed.hostname, claimed.pid) == (ledger.HOSTNAME, os.getpid())
+    assert (request.node_id, request.hostname, request.pid) == ("", "", None)  # no node: no one
+    assert book.take_request(request.id)
+    request.refresh_from_db()
+    assert (request.node_id, request.hostname, request.pid) == (NODE, ledger.HOSTNAME, os.getpid())
+    assert book.abandon_node(NODE, "node died") == 2
+    assert set(JobExecution.objects.values_list("status", "pid")) == {(S.ABANDONED, os.getpid())}
 
 
 @pytest.mark.parametrize("source", [TriggerSource.RUN_NOW, TriggerSource.API])

@@ -13,6 +13,7 @@ import inspect
 import logging
 import os
 import socket
+import threading
 import time
 import traceback
 from collections.abc import Awaitable, Callable
@@ -35,6 +36,7 @@ from django.db import connections
 from django_clockwork import aps
 from django_clockwork.claim import claimed_job
 from django_clockwork.conf import get_conf
+from django_clockwork.groupcommit import LedgerWriter
 from django_clockwork.ledger import Ledger, NewRun
 from django_clockwork.logtext import format_job, format_time, user
 from django_clockwork.reconnect import end_transactions, replace_dead_connections
@@ -105,6 +107,8 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
         self._pool: WorkerThreads | None = None
         self._futures: set[Future[None]] = set()
         self._ledgers: dict[str, Ledger] = {}
+        self._writers: dict[str, LedgerWriter] = {}
+        self._writers_lock = threading.Lock()
         #: Every run executing now, by (database, job id, run time).
         self.in_flight: dict[tuple[str, str, datetime], Flight] = {}
         #: (job id, run time) of every run handed to this executor and not finished yet.
@@ -117,13 +121,27 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
         )
 
     def shutdown(self, wait: bool = True) -> None:
+        """Stop the job threads (with ``wait``, after their runs) and write every outcome
+        recorded so far; a run that ends later writes its own."""
         if self._pool is not None:
             self._pool.shutdown(wait=wait)
+        with self._writers_lock:
+            writers = list(self._writers.values())
+        for writer in writers:
+            writer.stop()
 
     def wait(self, timeout: float | None) -> bool:
-        """Wait for running jobs; True if none is left running."""
+        """Wait for running jobs and their ledger writes; True if none is left running."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         _done, pending = wait_futures(set(self._futures), timeout=timeout)
+        self.flush(None if deadline is None else max(deadline - time.monotonic(), 0.0))
         return not pending
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Write the ledger transitions handed in so far; True if all were written."""
+        with self._writers_lock:
+            writers = list(self._writers.values())
+        return all([writer.flush(timeout) for writer in writers])
 
     @property
     def running(self) -> int:
@@ -139,16 +157,30 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
         return list(self.in_flight.values())
 
     def submitted_runs(self) -> set[tuple[str, datetime]]:
-        """A copy of :attr:`submitted`, safe to read from another thread."""
-        return set(self.submitted)
+        """The runs handed to this executor whose ledger row may still say ``scheduled``:
+        not finished, or their writes still queued (a copy, safe from another thread)."""
+        runs = set(self.submitted)  # first: a run joins the writer's before it leaves these
+        with self._writers_lock:
+            writers = list(self._writers.values())
+        for writer in writers:
+            runs |= writer.pending()
+        return runs
 
     def ledger(self, database: str) -> Ledger:
         if database not in self._ledgers:
             self._ledgers[database] = Ledger(database, self.node_id)
         return self._ledgers[database]
 
+    def writer(self, database: str) -> LedgerWriter:
+        """The group-committing writer of runs' starts and outcomes on this database."""
+        with self._writers_lock:
+            if database not in self._writers:
+                self._writers[database] = LedgerWriter(database)
+            return self._writers[database]
+
     def abandon_in_flight(self, reason: str) -> int:
         """Mark the runs still executing as ``abandoned`` (the process is about to exit)."""
+        self.flush(timeout=5)  # their "running" first, and the outcomes already known
         flights = list(self.in_flight)
         for database, job_id, run_time in flights:
             self.ledger(database).abandoned(job_id, [run_time], reason=reason, durable=False)
@@ -177,7 +209,7 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
         assert self._pool is not None, "This executor has not been started yet"
         self.submitted.update((job.id, t) for t in times)
         try:
-            future = self._pool.submit(self._run_all, job, times, ledger)
+            future = self._pool.submit(self._run_all, job, times, ledger, self.writer(database))
         except RuntimeError as exc:  # the pool is shut down: the process is exiting
             self.submitted.difference_update((job.id, t) for t in times)
             aps.give_back_instance(self, job.id)
@@ -194,16 +226,18 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
     def _do_submit_job(self, job: Any, run_times: list[datetime]) -> None:  # pragma: no cover
         raise NotImplementedError("submit_job is overridden")
 
-    def _run_all(self, job: Any, run_times: list[datetime], ledger: Ledger) -> None:
+    def _run_all(
+        self, job: Any, run_times: list[datetime], ledger: Ledger, writer: LedgerWriter
+    ) -> None:
         claim = claimed_job(job)
         threshold = claim.long_running_after if claim is not None else None
         events = []
         try:
             for run_time in run_times:
                 try:
-                    events.append(self._run_one(job, run_time, ledger, threshold))
+                    events.append(self._run_one(job, run_time, ledger, writer, threshold))
                 except Exception as exc:  # before or around the job, never from it
-                    events.append(self._could_not_run(job, run_time, ledger, exc))
+                    events.append(self._could_not_run(job, run_time, writer, exc))
         except BaseException as exc:  # never lose the instance count
             aps.report_error(self, job.id, exc)
         else:
@@ -215,12 +249,12 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
                 self.on_slot_freed()
 
     def _could_not_run(
-        self, job: Any, run_time: datetime, ledger: Ledger, exc: Exception
+        self, job: Any, run_time: datetime, writer: LedgerWriter, exc: Exception
     ) -> JobExecutionEvent:
         """Record a run that failed outside the job's function (a bad option, a broken
         database answer): ``failed`` with the error, never left ``scheduled``."""
         logger.exception('Job "%s" could not be run', format_job(job))
-        ledger.failed(
+        writer.failed(
             job.id,
             run_time,
             exception=f"Could not run the job: {type(exc).__name__}: {exc}",
@@ -231,7 +265,12 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
         )
 
     def _run_one(
-        self, job: Any, run_time: datetime, ledger: Ledger, threshold: float | None
+        self,
+        job: Any,
+        run_time: datetime,
+        ledger: Ledger,
+        writer: LedgerWriter,
+        threshold: float | None,
     ) -> JobExecutionEvent:
         alias = aps.jobstore_alias(job)
         late = _now() - run_time
@@ -249,7 +288,7 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
             )
             return JobExecutionEvent(EVENT_JOB_MISSED, job.id, alias, run_time)
         replace_dead_connections()  # kept from run to run, whatever CONN_MAX_AGE says
-        ledger.started(job.id, run_time, hostname=self.hostname, pid=os.getpid())
+        writer.started(job.id, run_time, hostname=self.hostname, pid=os.getpid())
         logger.info('Running job "%s" (scheduled at %s)', format_job(job), format_time(run_time))
         clock = time.monotonic()
         token = _current.set(ExecutionContext(job.id, run_time, ledger.database))
@@ -263,7 +302,7 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
             duration = time.monotonic() - clock
             summary = f"{type(exc).__name__}: {exc}"
             logger.exception('Job "%s" raised an exception: %s', format_job(job), user(summary))
-            ledger.failed(
+            writer.failed(
                 job.id,
                 run_time,
                 exception=summary,
@@ -282,7 +321,7 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
             self.in_flight.pop(flight.key, None)
             _current.reset(token)
             end_transactions()  # the outcome is never written inside the job's transaction
-        ledger.succeeded(job.id, run_time, duration=time.monotonic() - clock)
+        writer.succeeded(job.id, run_time, duration=time.monotonic() - clock)
         logger.info('Job "%s" executed successfully', format_job(job))
         return JobExecutionEvent(EVENT_JOB_EXECUTED, job.id, alias, run_time, retval=retval)
 

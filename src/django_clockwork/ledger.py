@@ -15,6 +15,10 @@ transitions, each one conditional write that names the states it may leave::
 One write is not a transition: ``warned`` appends a note of the watchdog (long running, or
 holding a worker while due runs waited) to the ``warning`` of a run that is ``running``.
 
+A run's ``started``, ``succeeded`` and ``failed`` from the executor are group-committed
+(:mod:`django_clockwork.groupcommit`, with the same transitions and the same conditions);
+the others are written at once.
+
 A finished run never moves again, and only finished runs are ever deleted (history
 pruning, ``retention``). A transition asked of a run in another state changes
 nothing: it is refused and logged (with the state the run was in), and the caller is told.
@@ -24,6 +28,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
+import socket
 import time
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
@@ -41,6 +47,9 @@ from django_clockwork.reconnect import drop_broken_connection
 from django_clockwork.storedtext import EXCEPTION_MAX, TRACEBACK_MAX, head, tail
 
 logger = logging.getLogger(__name__)
+
+#: Recorded with every run this process claims.
+HOSTNAME = socket.gethostname()
 
 S = ExecutionStatus
 Key = tuple[str, datetime]
@@ -128,7 +137,7 @@ class Ledger:
         Called inside the claim's transaction. A run time already in the ledger is not
         inserted again and in no set (the ``UNIQUE(job_id, scheduled_run_time)`` fence).
         """
-        wanted = {(run.job_id, _utc(run.scheduled_run_time)): run for run in runs}
+        wanted = {(run.job_id, utc(run.scheduled_run_time)): run for run in runs}
         if not wanted:
             return Inserted(set(), set(), set())
         existing = self.existing(wanted)
@@ -169,7 +178,7 @@ class Ledger:
         """The id of the history row of this run."""
         found: int = (
             self._runs()
-            .filter(job_id=job_id, scheduled_run_time=_utc(run_time))
+            .filter(job_id=job_id, scheduled_run_time=utc(run_time))
             .values_list("id", flat=True)
             .get()
         )
@@ -189,7 +198,7 @@ class Ledger:
         taken: int = (
             self._runs()
             .filter(id=request_id, status=S.SCHEDULED, node_id="")
-            .update(node_id=self.node_id, claimed_at=now())
+            .update(node_id=self.node_id, claimed_at=now(), **self._claimer())
         )
         return taken == 1
 
@@ -222,12 +231,21 @@ class Ledger:
             job_id=run.job_id,
             job_name=run.job_name,
             func=run.func,
-            scheduled_run_time=_utc(run.scheduled_run_time),
+            scheduled_run_time=utc(run.scheduled_run_time),
             trigger_source=run.trigger_source,
             requested_by=run.requested_by,
             node_id=self.node_id,
-            **_bounded(fields),
+            **self._claimer(),
+            **bounded(fields),
         )
+
+    def _claimer(self) -> dict[str, Any]:
+        """The host and pid of the process that claims a run, recorded with the claim: the
+        run executes in that process, and a crash before its ``running`` write is flushed
+        still leaves the row naming it (the reaper's ``abandoned`` tells whose run it was)."""
+        if not self.node_id:
+            return {}
+        return {"hostname": HOSTNAME, "pid": os.getpid()}
 
     def existing(self, keys: Collection[Key]) -> set[Key]:
         """Which of these (job id, run time) pairs have a ledger row already.
@@ -299,7 +317,7 @@ class Ledger:
         line = note.replace("\n", " ")
         updated: int = (
             self._runs()
-            .filter(job_id=job_id, scheduled_run_time=_utc(run_time), status=S.RUNNING)
+            .filter(job_id=job_id, scheduled_run_time=utc(run_time), status=S.RUNNING)
             .update(
                 warning=Case(
                     When(warning="", then=Value(line, output_field=TextField())),
@@ -330,7 +348,7 @@ class Ledger:
         """Apply ``transition`` to these runs of one job; returns how many moved."""
         total = 0
         attempts = len(DURABLE_BACKOFF) + 1 if durable else 1
-        for times in _chunks(sorted({_utc(t) for t in run_times}), LOOKUP_CHUNK):
+        for times in _chunks(sorted({utc(t) for t in run_times}), LOOKUP_CHUNK):
             where = Q(job_id=job_id, scheduled_run_time__in=times)
             write = functools.partial(self._update, transition, where, fields)
             moved = _persist(write, transition, job_id, attempts)
@@ -344,7 +362,7 @@ class Ledger:
         updated: int = (
             self._runs()
             .filter(where, status__in=transition.sources)
-            .update(status=transition.target, **_bounded(fields))
+            .update(status=transition.target, **bounded(fields))
         )
         return updated
 
@@ -439,7 +457,7 @@ def _persist(write: Any, transition: Transition, job_id: str, attempts: int) -> 
 
 
 def _key(run: NewRun) -> Key:
-    return run.job_id, _utc(run.scheduled_run_time)
+    return run.job_id, utc(run.scheduled_run_time)
 
 
 def _chunks(items: list[datetime], size: int) -> Iterator[list[datetime]]:
@@ -447,7 +465,7 @@ def _chunks(items: list[datetime], size: int) -> Iterator[list[datetime]]:
         yield items[start : start + size]
 
 
-def _bounded(fields: dict[str, Any]) -> dict[str, Any]:
+def bounded(fields: dict[str, Any]) -> dict[str, Any]:
     """``fields`` with ``exception`` and ``traceback`` cut to what the columns keep."""
     bounded = dict(fields)
     if "exception" in bounded:
@@ -457,5 +475,5 @@ def _bounded(fields: dict[str, Any]) -> dict[str, Any]:
     return bounded
 
 
-def _utc(value: datetime) -> datetime:
+def utc(value: datetime) -> datetime:
     return value.astimezone(dt_timezone.utc)

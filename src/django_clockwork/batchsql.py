@@ -1,0 +1,130 @@
+"""One conditional ``UPDATE`` of many ledger runs, each with its own values, per vendor.
+
+The group-committed ledger writer (:mod:`django_clockwork.groupcommit`) moves a batch of
+runs with one statement per transition kind: PostgreSQL joins arrays (``unnest``),
+MySQL/MariaDB a derived table of ``UNION ALL`` rows, SQLite a ``VALUES`` table
+(``UPDATE ... FROM``, SQLite 3.33+; older versions get one statement per run). Like every
+ledger write, a run moves only from the states its transition leaves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from django_clockwork.models import JobExecution
+
+if TYPE_CHECKING:
+    from django_clockwork.ledger import Key, Transition
+
+#: Runs per statement (bounded host parameters on MySQL/MariaDB and SQLite).
+CHUNK = 500
+
+
+def update_runs(
+    connection: Any, transition: Transition, rows: Sequence[tuple[Key, dict[str, Any]]]
+) -> int:
+    """Move these runs (``((job id, UTC run time), fields)``, the same field names in every
+    row) to ``transition.target`` with their fields; returns how many moved."""
+    moved = 0
+    for start in range(0, len(rows), CHUNK):
+        moved += _update_chunk(connection, transition, rows[start : start + CHUNK])
+    return moved
+
+
+def _update_chunk(
+    connection: Any, transition: Transition, rows: Sequence[tuple[Key, dict[str, Any]]]
+) -> int:
+    meta = JobExecution._meta
+    quote = connection.ops.quote_name
+    table = quote(meta.db_table)
+    names = sorted(rows[0][1])
+    fields = [meta.get_field(name) for name in names]
+    columns = [quote(field.column) for field in fields]  # type: ignore[union-attr]
+    key_columns = [quote(meta.get_field(n).column) for n in ("job_id", "scheduled_run_time")]  # type: ignore[union-attr]
+    ops = connection.ops
+
+    def stored(value: Any) -> Any:
+        return ops.adapt_datetimefield_value(value) if isinstance(value, datetime) else value
+
+    table_rows = [
+        [key[0], stored(key[1]), *(stored(values[name]) for name in names)] for key, values in rows
+    ]
+    sources = sorted(transition.sources)
+    in_sources = ", ".join(["%s"] * len(sources))
+    vendor = connection.vendor
+    if vendor == "postgresql":
+        types = ["text", "timestamptz", *(field.db_type(connection) for field in fields)]
+        arrays = ", ".join(f"%s::{kind}[]" for kind in types)
+        aliases = ", ".join(["job_id", "run_time", *(f"c{i}" for i in range(len(names)))])
+        sets = ", ".join(f"{col} = v.c{i}" for i, col in enumerate(columns))
+        sql = (
+            f"UPDATE {table} AS r SET {quote('status')} = %s, {sets} "
+            f"FROM unnest({arrays}) AS v({aliases}) "
+            f"WHERE r.{key_columns[0]} = v.job_id AND r.{key_columns[1]} = v.run_time "
+            f"AND r.{quote('status')} IN ({in_sources})"
+        )
+        params: list[Any] = [transition.target, *map(list, zip(*table_rows, strict=True))]
+        params += sources
+    elif vendor == "mysql":
+        selects = [
+            "%s AS job_id",
+            "CAST(%s AS DATETIME(6)) AS run_time",
+            *(
+                f"CAST(%s AS DATETIME(6)) AS c{i}"
+                if field.get_internal_type() == "DateTimeField"
+                else f"%s AS c{i}"
+                for i, field in enumerate(fields)
+            ),
+        ]
+        one = "SELECT " + ", ".join(selects)
+        derived = " UNION ALL ".join([one] * len(table_rows))
+        sets = ", ".join(f"r.{col} = v.c{i}" for i, col in enumerate(columns))
+        sql = (
+            f"UPDATE {table} AS r JOIN ({derived}) AS v "
+            f"ON r.{key_columns[0]} = v.job_id AND r.{key_columns[1]} = v.run_time "
+            f"SET r.{quote('status')} = %s, {sets} WHERE r.{quote('status')} IN ({in_sources})"
+        )
+        params = [value for row in table_rows for value in row]
+        params += [transition.target, *sources]
+    elif connection.Database.sqlite_version_info >= (3, 33):
+        width = 2 + len(names)
+        values = ", ".join(["(" + ", ".join(["%s"] * width) + ")"] * len(table_rows))
+        sets = ", ".join(f"{col} = v.column{i + 3}" for i, col in enumerate(columns))
+        sql = (
+            f"UPDATE {table} SET {quote('status')} = %s, {sets} FROM (VALUES {values}) AS v "
+            f"WHERE {table}.{key_columns[0]} = v.column1 "
+            f"AND {table}.{key_columns[1]} = v.column2 "
+            f"AND {table}.{quote('status')} IN ({in_sources})"
+        )
+        params = [transition.target, *(value for row in table_rows for value in row), *sources]
+    else:
+        return _update_one_by_one(connection, transition, table_rows, columns, key_columns)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        moved: int = cursor.rowcount
+    return moved
+
+
+def _update_one_by_one(
+    connection: Any,
+    transition: Transition,
+    table_rows: list[list[Any]],
+    columns: list[str],
+    key_columns: list[str],
+) -> int:
+    quote = connection.ops.quote_name
+    table = quote(JobExecution._meta.db_table)
+    sources = sorted(transition.sources)
+    sets = ", ".join(f"{col} = %s" for col in columns)
+    sql = (
+        f"UPDATE {table} SET {quote('status')} = %s, {sets} WHERE {key_columns[0]} = %s "
+        f"AND {key_columns[1]} = %s AND {quote('status')} IN ({', '.join(['%s'] * len(sources))})"
+    )
+    moved = 0
+    with connection.cursor() as cursor:
+        for job_id, run_time, *values in table_rows:
+            cursor.execute(sql, [transition.target, *values, job_id, run_time, *sources])
+            moved += cursor.rowcount
+    return moved
