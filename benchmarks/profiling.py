@@ -3,7 +3,8 @@
 cProfile sees one thread; this gives each new thread a profiler of its own (through
 ``threading.setprofile``), the calling thread too, and merges them when the block ends (the
 threads must have ended by then: the block ends after ``shutdown(wait=True)``). The merged
-statistics, sorted by cumulative time, are written to ``path``.
+statistics, sorted by cumulative time, are written to ``path`` (the top lines) and beside it
+with the suffix ``.pstats`` (all of them, for ``python -m pstats``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 
 
 @contextlib.contextmanager
-def all_threads(path: Path, top: int = 40) -> Iterator[None]:
+def all_threads(path: Path, top: int = 80) -> Iterator[None]:
     profiles: list[cProfile.Profile] = []
     lock = threading.Lock()
 
@@ -45,3 +46,4 @@ def all_threads(path: Path, top: int = 40) -> Iterator[None]:
                 stats.add(profile)
         stats.sort_stats("cumulative").print_stats(top)
         path.write_text(text.getvalue())
+        stats.dump_stats(path.with_suffix(".pstats"))  # for pstats/snakeviz: callers, callees

@@ -265,6 +265,27 @@ def test_claimed_twice_inserts_once(book: Ledger) -> None:
     assert JobExecution.objects.count() == 1
 
 
+@pytest.mark.parametrize("reason", ["", "max_instances (1) reached fleet-wide"])
+def test_claimed_rows_are_the_same_with_one_statement_or_the_orm(
+    book: Ledger, monkeypatch: pytest.MonkeyPatch, reason: str
+) -> None:
+    """Where the database can, a claim inserts with one ``INSERT ... ON CONFLICT DO NOTHING
+    RETURNING``; elsewhere the ORM's ``bulk_create`` after a lookup. Both write the same row."""
+    later = T0 + timedelta(minutes=1)
+    book.claimed([new_run(T0, skipped_reason=reason, requested_by="ann")])
+    monkeypatch.setattr(ledger, "can_insert_runs", lambda connection: False)
+    book.claimed([new_run(later, skipped_reason=reason, requested_by="ann")])
+    first, second = (
+        {k: v for k, v in row_of(run).items() if k not in {"id", "scheduled_run_time"}}
+        for run in JobExecution.objects.order_by("scheduled_run_time")
+    )
+    for row in (first, second):
+        for moment in ("claimed_at", "finished_at"):
+            row[moment] = row[moment] is not None  # set (or not), at different instants
+    assert first == second
+    assert book.claimed([new_run(T0), new_run(later)]) == (set(), set(), set())
+
+
 def test_a_claim_records_the_claiming_process(book: Ledger) -> None:
     """A run names its host and pid from the claim on: if the process is killed before its
     group-committed ``running`` write, the reaper's ``abandoned`` row still says whose it was."""

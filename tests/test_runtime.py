@@ -56,7 +56,7 @@ def test_create_scheduler_wires_one_runtime() -> None:
     assert isinstance(runtime.store, DjangoJobStore)
     assert isinstance(runtime.executor, ClockworkExecutor)
     assert runtime.store.node_id == runtime.executor.node_id == runtime.node.id != ""
-    assert runtime.store._claimer.capacity == runtime.executor.free_slots
+    assert runtime.store._claimer.capacity == runtime.executor.claim_capacity
     assert runtime.store._submitted == runtime.executor.submitted_runs
     assert scheduler._jobstores == {"default": runtime.store}
     assert scheduler._executors == {"default": runtime.executor}

@@ -1,4 +1,10 @@
-"""One conditional ``UPDATE`` of many ledger runs, each with its own values, per vendor.
+"""Ledger statements for many runs at once, per vendor.
+
+``insert_runs``: a claim's new runs in one ``INSERT ... ON CONFLICT DO NOTHING RETURNING``
+per chunk (PostgreSQL, SQLite 3.35+), which says which run times were new; elsewhere the
+ledger looks them up first and inserts with the ORM.
+
+``update_runs``: one conditional ``UPDATE`` of many ledger runs, each with its own values.
 
 The group-committed ledger writer (:mod:`django_clockwork.groupcommit`) moves a batch of
 runs with one statement per transition kind: PostgreSQL joins arrays (``unnest``),
@@ -10,7 +16,7 @@ ledger write, a run moves only from the states its transition leaves.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from django_clockwork.models import JobExecution
@@ -20,6 +26,61 @@ if TYPE_CHECKING:
 
 #: Runs per statement (bounded host parameters on MySQL/MariaDB and SQLite).
 CHUNK = 500
+
+
+def can_insert_runs(connection: Any) -> bool:
+    """Whether :func:`insert_runs` works on this connection's database."""
+    if connection.vendor == "postgresql":
+        return True
+    if connection.vendor != "sqlite":
+        return False
+    version: tuple[int, ...] = connection.Database.sqlite_version_info
+    return version >= (3, 35)
+
+
+def insert_runs(connection: Any, rows: Sequence[dict[str, Any]]) -> set[Key]:
+    """Insert these ledger rows (every column but ``id``, by field name) unless their
+    (job id, run time) is in the ledger already; returns the (job id, UTC run time) pairs
+    inserted. Needs :func:`can_insert_runs`."""
+    inserted: set[Key] = set()
+    for start in range(0, len(rows), CHUNK):
+        inserted |= _insert_chunk(connection, rows[start : start + CHUNK])
+    return inserted
+
+
+def _insert_chunk(connection: Any, rows: Sequence[dict[str, Any]]) -> set[Key]:
+    meta = JobExecution._meta
+    quote = connection.ops.quote_name
+    names = [field.name for field in meta.concrete_fields if not field.primary_key]
+    missing = set(names) ^ set(rows[0])
+    if missing:
+        raise ValueError(f"ledger rows must give exactly the columns {names}; not {missing}")
+    columns = ", ".join(quote(meta.get_field(name).column) for name in names)  # type: ignore[union-attr]
+    key = [quote(meta.get_field(n).column) for n in ("job_id", "scheduled_run_time")]  # type: ignore[union-attr]
+    ops = connection.ops
+
+    def stored(value: Any) -> Any:
+        return ops.adapt_datetimefield_value(value) if isinstance(value, datetime) else value
+
+    one = "(" + ", ".join(["%s"] * len(names)) + ")"
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES {', '.join([one] * len(rows))} "
+        f"ON CONFLICT ({', '.join(key)}) DO NOTHING RETURNING {', '.join(key)}"
+    )
+    params = [stored(row[name]) for row in rows for name in names]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        returned = cursor.fetchall()
+    return {(job_id, _aware(run_time)) for job_id, run_time in returned}
+
+
+def _aware(value: Any) -> datetime:
+    """A returned run time as an aware UTC datetime (SQLite answers text)."""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    assert isinstance(moment, datetime), f"a run time, not {moment!r}"
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)
 
 
 def update_runs(

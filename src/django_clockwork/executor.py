@@ -44,6 +44,13 @@ from django_clockwork.workers import WorkerThreads
 
 logger = logging.getLogger(__name__)
 
+#: Seconds ahead a claim may fill the worker threads' queue, at the pace of recent runs.
+LOOKAHEAD = 0.05
+#: The most runs per worker thread a claim takes beyond the free threads.
+LOOKAHEAD_RUNS = 20
+#: Weight of the latest run in the moving average of run times (``pace``).
+PACE_WEIGHT = 0.2
+
 
 @dataclass(frozen=True)
 class ExecutionContext:
@@ -107,6 +114,7 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
         self._pool: WorkerThreads | None = None
         self._futures: set[Future[None]] = set()
         self._ledgers: dict[str, Ledger] = {}
+        self._pace: float | None = None
         self._writers: dict[str, LedgerWriter] = {}
         self._writers_lock = threading.Lock()
         #: Every run executing now, by (database, job id, run time).
@@ -145,12 +153,47 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
 
     @property
     def running(self) -> int:
-        """Submitted runs not finished yet (executing or waiting for a thread)."""
-        return sum(1 for future in set(self._futures) if not future.done())
+        """Submitted runs not finished yet (executing or waiting for a thread): a finished
+        run's future leaves ``_futures`` in its done callback, so this costs O(1) (it is
+        asked after every run)."""
+        return len(self._futures)
 
     def free_slots(self) -> int:
-        """Worker threads not taken: how much a claim should take on for this process."""
+        """Worker threads not taken by a submitted run."""
         return max(self.max_workers - self.running, 0)
+
+    def claim_capacity(self) -> int:
+        """How many runs a claim may take on for this process: the free threads, plus the
+        runs the threads are expected to start within :data:`LOOKAHEAD` seconds, at most
+        :data:`LOOKAHEAD_RUNS` per thread, less the runs already waiting for a thread.
+
+        The expectation comes from how long recent runs took (:meth:`pace`): quick jobs let a
+        claim take more than the free threads (fewer, larger claims in a burst); jobs that
+        run for a second or more add nothing, so a claimed run never waits behind them
+        while another scheduler may have a free thread.
+        """
+        ahead = 0
+        pace = self.pace()
+        if pace is not None:
+            ahead = min(
+                int(self.max_workers * LOOKAHEAD / max(pace, 1e-6)),
+                self.max_workers * LOOKAHEAD_RUNS,
+            )
+        return max(self.max_workers + ahead - self.running, 0)
+
+    def wants_runs(self) -> bool:
+        """Whether a claim now would be worth it: a thread is idle, or at least
+        ``max_workers`` runs have room (see :meth:`claim_capacity`)."""
+        return self.free_slots() > 0 or self.claim_capacity() >= self.max_workers
+
+    def pace(self) -> float | None:
+        """Seconds a recent run took in its thread (a moving average; None before any)."""
+        return self._pace
+
+    def _timed(self, seconds: float) -> None:
+        """Fold one run's time in its thread (job function and ledger hand-off) into the pace."""
+        pace = self._pace
+        self._pace = seconds if pace is None else pace + PACE_WEIGHT * (seconds - pace)
 
     def flights(self) -> list[Flight]:
         """The runs executing now (a copy, safe to read from another thread)."""
@@ -234,10 +277,12 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
         events = []
         try:
             for run_time in run_times:
+                clock = time.monotonic()
                 try:
                     events.append(self._run_one(job, run_time, ledger, writer, threshold))
                 except Exception as exc:  # before or around the job, never from it
                     events.append(self._could_not_run(job, run_time, writer, exc))
+                self._timed(time.monotonic() - clock)
         except BaseException as exc:  # never lose the instance count
             aps.report_error(self, job.id, exc)
         else:

@@ -41,6 +41,7 @@ from django.db import connections
 from django.db.models import Case, Count, F, Q, TextField, Value, When
 from django.db.models.functions import Concat
 
+from django_clockwork.batchsql import can_insert_runs, insert_runs
 from django_clockwork.logtext import format_time
 from django_clockwork.models import ExecutionStatus, JobExecution, TriggerSource
 from django_clockwork.reconnect import drop_broken_connection
@@ -140,7 +141,15 @@ class Ledger:
         wanted = {(run.job_id, utc(run.scheduled_run_time)): run for run in runs}
         if not wanted:
             return Inserted(set(), set(), set())
-        existing = self.existing(wanted)
+        connection = connections[self.database]
+        if can_insert_runs(connection):  # one statement: inserted unless already there
+            drop_broken_connection(self.database)
+            rows = [self._values(wanted[key]) for key in sorted(wanted)]
+            existing = wanted.keys() - insert_runs(connection, rows)
+        else:  # looked up, then inserted
+            existing = self.existing(wanted)
+            new_rows = (self._row(wanted[key]) for key in sorted(wanted.keys() - existing))
+            self._runs().bulk_create(new_rows)
         if existing:
             logger.warning(
                 "Not running %d run time(s) already in the ledger: %s",
@@ -148,7 +157,6 @@ class Ledger:
                 ", ".join(f"{job_id!r} at {format_time(t)}" for job_id, t in sorted(existing)),
             )
         new = [wanted[key] for key in sorted(wanted.keys() - existing)]
-        self._runs().bulk_create(self._row(run) for run in new)
         missed = {_key(run) for run in new if run.missed_reason}
         skipped = {_key(run) for run in new if run.skipped_reason} - missed
         return Inserted({_key(run) for run in new} - skipped - missed, skipped, missed)
@@ -238,6 +246,17 @@ class Ledger:
             **self._claimer(),
             **bounded(fields),
         )
+
+    def _values(self, run: NewRun) -> dict[str, Any]:
+        """Every column of the ledger row of a new run (the ORM-free form of ``_row``)."""
+        row = self._row(run)
+        values = {
+            field.name: getattr(row, field.attname)
+            for field in JobExecution._meta.concrete_fields
+            if not field.primary_key
+        }
+        values["claimed_at"] = now()  # auto_now_add, which only the ORM's save applies
+        return values
 
     def _claimer(self) -> dict[str, Any]:
         """The host and pid of the process that claims a run, recorded with the claim: the

@@ -50,7 +50,7 @@ class Runtime:
         self.store = DjangoJobStore(
             database=conf.database,
             node_id=self.node.id,
-            capacity=self.executor.free_slots,
+            capacity=self.executor.claim_capacity,
             submitted=self.executor.submitted_runs,
         )
         self.watchdog = Watchdog(
@@ -96,7 +96,9 @@ class Runtime:
         self.scheduler.wakeup()
 
     def _slot_freed(self) -> None:
-        if self.store.starved:  # due jobs were left for want of a thread: claim them now
+        """Due jobs were left for want of room: claim them once a thread is idle or a
+        thread's worth of runs has room (not a pass for every run that ends)."""
+        if self.store.starved and self.executor.wants_runs():
             self.scheduler.wakeup()
 
     def _on_lifecycle(self, event: SchedulerEvent) -> None:
