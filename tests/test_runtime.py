@@ -11,6 +11,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import cast
 
@@ -148,6 +149,41 @@ def test_stop_gracefully_abandons_a_job_that_outlasts_the_timeout(
     assert runtime.wait_for_jobs(10)  # the job ends later; its success is refused
     assert run_status("slow") == ExecutionStatus.ABANDONED
     assert "Ledger refused 'succeeded' for job 'slow'" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(CLOCKWORK={"POLL_INTERVAL": 1.0, "CLAIM_AHEAD": 0.6})
+def test_runs_are_claimed_ahead_and_started_at_their_time(
+    stopped_afterwards: list[Runtime],
+) -> None:
+    """CLAIM_AHEAD: the pass wakes that much before the run time and claims the run; the
+    executor holds it (without a thread) until its time."""
+    runtime = started(stopped_afterwards)
+    due = timezone.now() + timedelta(seconds=2.5)  # seen within a poll, before due - 0.6 s
+    api.add_job("tests.jobs:noop", "date", run_date=due, id="ahead")
+    wait_until(lambda: run_status("ahead") == ExecutionStatus.SUCCEEDED)
+    run = JobExecution.objects.get(job_id="ahead")
+    assert run.scheduled_run_time == due
+    assert due - timedelta(seconds=0.7) <= run.claimed_at <= due - timedelta(seconds=0.4)
+    assert run.started_at is not None
+    assert due <= run.started_at <= due + timedelta(seconds=0.3)
+    assert runtime.store.get_due_jobs(timezone.now()) == []
+
+
+@pytest.mark.django_db
+def test_a_store_outside_our_runtime_claims_nothing_ahead() -> None:
+    """APScheduler's contract for any other scheduler: ``get_due_jobs(now)`` hands out what
+    is due at ``now``, and ``get_next_run_time()`` is the earliest run time."""
+    store = DjangoJobStore(poll_interval=None)
+    store.start(None, "default")
+    soon = timezone.now() + timedelta(seconds=0.1)
+    api.add_job("tests.jobs:noop", "date", run_date=soon, id="soon")
+    assert store.get_next_run_time() == soon
+    assert store.get_due_jobs(timezone.now()) == []
+    ahead = DjangoJobStore(poll_interval=None, claim_ahead=0.5)
+    ahead.start(None, "default")
+    assert ahead.get_next_run_time() == soon - timedelta(seconds=0.5)
+    assert [job.id for job in ahead.get_due_jobs(timezone.now())] == ["soon"]
 
 
 @pytest.mark.django_db(transaction=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -55,3 +56,29 @@ def test_shutdown_without_wait_leaves_a_hung_call_and_refuses_new_work() -> None
     assert not hung.done()
     release.set()
     assert hung.result(5) is True
+
+
+def test_a_call_submitted_at_a_time_takes_no_thread_until_then() -> None:
+    pool = WorkerThreads(1, name="clockwork-test")
+    started: list[tuple[str, float]] = []
+    now = time.monotonic()
+    late = pool.submit_at(now + 0.3, lambda: started.append(("late", time.monotonic())))
+    soon = pool.submit_at(now + 0.1, lambda: started.append(("soon", time.monotonic())))
+    pool.submit(lambda: started.append(("now", time.monotonic()))).result(5)
+    soon.result(5)
+    late.result(5)
+    assert [name for name, _at in started] == ["now", "soon", "late"]
+    moments = dict(started)
+    assert moments["soon"] >= now + 0.1
+    assert moments["late"] >= now + 0.3
+    pool.shutdown()
+
+
+def test_shutdown_runs_the_calls_still_waiting_for_their_time() -> None:
+    pool = WorkerThreads(2, name="clockwork-test")
+    at = time.monotonic() + 0.2
+    waiting = pool.submit_at(at, time.monotonic)
+    pool.shutdown(wait=True)
+    assert waiting.result(0) >= at
+    with pytest.raises(RuntimeError):
+        pool.submit_at(time.monotonic(), time.monotonic)

@@ -27,6 +27,7 @@ DEFAULTS: dict[str, Any] = {
     "DATABASE": "default",
     "POLL_INTERVAL": 1.0,
     "CLAIM_BATCH_SIZE": 500,
+    "CLAIM_AHEAD": 0.2,
     "MAX_WORKERS": 10,
     "TIMEZONE": None,
     "JOB_DEFAULTS": {"misfire_grace_time": 60, "coalesce": True, "max_instances": 1},
@@ -65,6 +66,7 @@ class Conf:
     database: str = "default"
     poll_interval: float = 1.0
     claim_batch_size: int = 500
+    claim_ahead: float = 0.2
     max_workers: int = 10
     timezone: str = "UTC"
     job_defaults: JobDefaults = field(default_factory=JobDefaults)
@@ -123,6 +125,7 @@ def get_conf() -> Conf:
         database=merged["DATABASE"],
         poll_interval=float(merged["POLL_INTERVAL"]),
         claim_batch_size=merged["CLAIM_BATCH_SIZE"],
+        claim_ahead=float(merged["CLAIM_AHEAD"]),
         max_workers=merged["MAX_WORKERS"],
         timezone=merged["TIMEZONE"] or settings.TIME_ZONE or "UTC",
         job_defaults=JobDefaults(**{**DEFAULTS["JOB_DEFAULTS"], **merged["JOB_DEFAULTS"]}),

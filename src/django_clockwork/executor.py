@@ -252,7 +252,12 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
         assert self._pool is not None, "This executor has not been started yet"
         self.submitted.update((job.id, t) for t in times)
         try:
-            future = self._pool.submit(self._run_all, job, times, ledger, self.writer(database))
+            call = (self._run_all, job, times, ledger, self.writer(database))
+            early = (min(times) - _now()).total_seconds()  # claimed ahead (CLAIM_AHEAD)
+            if early > 0:
+                future = self._pool.submit_at(time.monotonic() + early, *call)
+            else:
+                future = self._pool.submit(*call)
         except RuntimeError as exc:  # the pool is shut down: the process is exiting
             self.submitted.difference_update((job.id, t) for t in times)
             aps.give_back_instance(self, job.id)

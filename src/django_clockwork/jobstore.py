@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 from typing import Any
 
 from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
@@ -76,6 +77,7 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
         node_id: str = "",
         capacity: Callable[[], int] | None = None,
         submitted: Callable[[], set[tuple[str, datetime]]] | None = None,
+        claim_ahead: float = 0.0,
     ) -> None:
         """
         :param node_id: the scheduler node this store claims for (ledger ``node_id``); it
@@ -84,6 +86,10 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
             so a busy scheduler leaves due jobs to idle ones
         :param submitted: the runs this process's executor has and has not finished (to
             recover a claim whose commit answer was lost)
+        :param claim_ahead: seconds before their time that runs are claimed: a pass claims
+            what is due up to ``now + claim_ahead`` and the next run time it answers is that
+            much earlier (our executor starts such runs at their time). 0, APScheduler's
+            contract, for a store in any other scheduler.
         """
         super().__init__()
         conf = get_conf()
@@ -92,6 +98,7 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
         self.retry_interval = conf.retry_interval
         self.source = source
         self.node_id = node_id
+        self.claim_ahead = timedelta(seconds=claim_ahead)
         self._submitted = submitted
         self._closed = False
         self._post_claim: set[str] = set()
@@ -135,8 +142,10 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
         self._closed = True
 
     def stop_claiming(self) -> None:
-        """Keep answering lookups but claim no more runs (graceful shutdown)."""
-        self._closed = True
+        """Keep answering lookups but claim no more runs (graceful shutdown). Waits for a
+        claim in progress: once this returns, no run is claimed."""
+        with self._lock:
+            self._closed = True
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -197,6 +206,8 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
             )
             return now + timedelta(seconds=self.retry_interval)
         self._due_seen = earliest is not None and earliest <= now
+        if earliest is not None:
+            earliest -= self.claim_ahead
         if self.poll_interval is None:
             return earliest
         cap = now + timedelta(seconds=self.poll_interval)
@@ -213,7 +224,8 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
             if self._closed:
                 return []
             try:
-                jobs = self._claimer.claim(now)
+                # In UTC: a local time in a fold (fold=1) loses its fold when added to.
+                jobs = self._claimer.claim(now.astimezone(dt_timezone.utc) + self.claim_ahead)
             except ClaimConflictError:
                 logger.debug("Claim lost a race with another scheduler; retrying next pass")
                 return []

@@ -52,6 +52,7 @@ class Runtime:
             node_id=self.node.id,
             capacity=self.executor.claim_capacity,
             submitted=self.executor.submitted_runs,
+            claim_ahead=conf.claim_ahead,
         )
         self.watchdog = Watchdog(
             self.executor,

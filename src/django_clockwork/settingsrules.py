@@ -50,6 +50,7 @@ _VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "DATABASE": (lambda v: isinstance(v, str) and bool(v), "a database alias (str)"),
     "POLL_INTERVAL": (_positive_number, "a number of seconds > 0"),
     "CLAIM_BATCH_SIZE": (_positive_int, "an integer > 0"),
+    "CLAIM_AHEAD": (lambda v: _positive_number(v) or v == 0, "a number of seconds >= 0"),
     "MAX_WORKERS": (_positive_int, "an integer > 0"),
     "TIMEZONE": (lambda v: v is None or isinstance(v, str), "a time zone name or None"),
     "JOB_DEFAULTS": (lambda v: isinstance(v, Mapping), "a dict"),
@@ -128,6 +129,13 @@ BOUNDS: dict[str, Bound] = {
         None,
         "A shorter threshold warns whenever a busy scheduler is briefly full.",
     ),
+    "CLAIM_AHEAD": Bound(
+        "clockwork.E049",
+        None,
+        5.0,
+        "Runs are claimed this long before their time: a change made within it (a pause, "
+        "a new schedule) is obeyed only from the run after.",
+    ),
     "RUN_NOW_EXPIRY": Bound(
         "clockwork.E048",
         1.0,
@@ -141,7 +149,7 @@ def find_problems(raw: Any, *, databases: Collection[str], use_tz: bool) -> list
     """Every problem with ``raw`` (the ``CLOCKWORK`` dict), all in one round.
 
     A key whose value has the wrong type gets its E003 and nothing more; every key
-    whose type is right is checked for meaning (E004, E006-E009, E030, E040-E047) whatever
+    whose type is right is checked for meaning (E004, E006-E009, E030, E040-E049) whatever
     the others hold.
     """
     if not isinstance(raw, Mapping):

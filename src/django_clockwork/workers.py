@@ -8,8 +8,11 @@ still executing ``abandoned`` and the interpreter exits without waiting for them
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
@@ -35,6 +38,11 @@ class WorkerThreads:
         self._idle = threading.Semaphore(0)
         self._lock = threading.Lock()
         self._closed = False
+        #: Calls waiting for their time: (monotonic deadline, order, task); see submit_at.
+        self._later: list[tuple[float, int, _Task]] = []
+        self._later_changed = threading.Condition(self._lock)
+        self._order = itertools.count()
+        self._timer: threading.Thread | None = None
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
         """Run ``fn(*args)`` in a worker thread; raises RuntimeError once shut down."""
@@ -42,22 +50,61 @@ class WorkerThreads:
             if self._closed:
                 raise RuntimeError("cannot schedule new work after shutdown")
             future: Future[Any] = Future()
-            self._tasks.put((future, fn, args))
-            if not self._idle.acquire(blocking=False) and len(self._threads) < self.size:
-                thread = threading.Thread(
-                    target=self._work, name=f"{self.name}_{len(self._threads)}", daemon=True
-                )
-                self._threads.append(thread)
-                thread.start()
+            self._hand((future, fn, args))
             return future
 
-    def shutdown(self, wait: bool = True) -> None:
-        """Take no more work; with ``wait``, wait for the submitted calls to finish."""
+    def submit_at(self, deadline: float, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        """Like :meth:`submit`, but the call joins the threads' queue at ``deadline``
+        (``time.monotonic()``), taking no thread until then. A shutdown waits for such
+        calls to join the queue first, so they run (or are abandoned) like any other."""
         with self._lock:
+            if self._closed:
+                raise RuntimeError("cannot schedule new work after shutdown")
+            future: Future[Any] = Future()
+            heapq.heappush(self._later, (deadline, next(self._order), (future, fn, args)))
+            if self._timer is None:
+                self._timer = threading.Thread(
+                    target=self._time, name=f"{self.name}-timer", daemon=True
+                )
+                self._timer.start()
+            self._later_changed.notify()
+            return future
+
+    def _hand(self, task: _Task) -> None:
+        """Queue a task for the threads, starting one if none is idle (holding the lock)."""
+        self._tasks.put(task)
+        if not self._idle.acquire(blocking=False) and len(self._threads) < self.size:
+            thread = threading.Thread(
+                target=self._work, name=f"{self.name}_{len(self._threads)}", daemon=True
+            )
+            self._threads.append(thread)
+            thread.start()
+
+    def _time(self) -> None:
+        """The timer thread: hands each call of :meth:`submit_at` over at its deadline."""
+        with self._lock:
+            while True:
+                while self._later and self._later[0][0] <= time.monotonic():
+                    self._hand(heapq.heappop(self._later)[2])
+                if not self._later:
+                    self._later_changed.notify_all()  # a shutdown may wait for this
+                    if self._closed:
+                        return
+                    self._later_changed.wait()
+                else:
+                    self._later_changed.wait(self._later[0][0] - time.monotonic())
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Take no more work; with ``wait``, wait for the submitted calls to finish. Calls
+        waiting for their time (:meth:`submit_at`) are queued at it first, either way."""
+        with self._lock:
+            while self._later:
+                self._later_changed.wait()
             if not self._closed:
                 self._closed = True
                 for _thread in self._threads:
                     self._tasks.put(None)
+            self._later_changed.notify_all()  # the timer thread ends
         if wait:
             for thread in list(self._threads):
                 thread.join()
