@@ -170,6 +170,25 @@ def test_runs_are_claimed_ahead_and_started_at_their_time(
     assert runtime.store.get_due_jobs(timezone.now()) == []
 
 
+@pytest.mark.django_db(transaction=True)
+@override_settings(CLOCKWORK={"POLL_INTERVAL": 1.0, "CLAIM_AHEAD": 0.5})
+def test_claiming_ahead_skips_no_run_of_a_job_still_running(
+    stopped_afterwards: list[Runtime],
+) -> None:
+    """A run of 0.8 s every second with max_instances=1: claimed 0.5 s ahead, the next run
+    would find the previous one unfinished and be skipped; it is left for its due time."""
+    runtime = started(stopped_afterwards)
+    api.add_job("tests.jobs:sleep", "interval", seconds=1, args=[0.8], id="busy", max_instances=1)
+    wait_until(lambda: JobExecution.objects.filter(job_id="busy").count() >= 4, seconds=15)
+    runtime.stop_gracefully(10)
+    statuses = set(JobExecution.objects.filter(job_id="busy").values_list("status", flat=True))
+    assert statuses == {ExecutionStatus.SUCCEEDED}
+    runs = list(JobExecution.objects.filter(job_id="busy").order_by("scheduled_run_time"))
+    for run in runs:
+        assert run.started_at is not None
+        assert run.started_at - run.scheduled_run_time < timedelta(seconds=0.3)
+
+
 @pytest.mark.django_db
 def test_a_store_outside_our_runtime_claims_nothing_ahead() -> None:
     """APScheduler's contract for any other scheduler: ``get_due_jobs(now)`` hands out what

@@ -100,9 +100,19 @@ class Claimer:
         self.capacity = capacity
         #: True while a claim was cut short for want of capacity.
         self.starved = False
+        #: Jobs the last claim left for their due time: their first run time, by job id.
+        self.deferred: dict[str, datetime] = {}
 
-    def claim(self, now: datetime) -> list[Any]:
-        """Claim what is due at ``now``; returns the jobs with their ``Claim`` attached."""
+    def claim(self, now: datetime, ahead: timedelta = timedelta(0)) -> list[Any]:
+        """Claim what is due by ``now + ahead``; returns the jobs with their ``Claim``.
+
+        A job whose runs would all be claimed ahead of their time while it already has
+        ``max_instances`` unfinished runs is left for its due time (:attr:`deferred`), when
+        the runs it waits for may have ended: claiming ahead never skips a run that claiming
+        on time would have run.
+        """
+        real_now, now = now, now + ahead
+        self.deferred = {}
         connection = connections[self.database]
         drop_broken_connection(self.database)
         prepared: dict[tuple[str, int], Plan | None] = {}
@@ -124,6 +134,9 @@ class Claimer:
                 plan = prepared[key] if key in prepared else self.plan(row, now)
                 if plan is not None:
                     plans.append(plan)
+            busy = self._at_max_instances(plans) if plans else {}
+            if ahead:
+                plans = self._defer_busy(plans, busy, real_now)
             requested = self._take_requests(now, plans)
             if not plans and not requested:
                 return []
@@ -136,7 +149,7 @@ class Claimer:
                     with connection.cursor() as cursor:
                         cursor.execute("SELECT set_config(%s, 'on', true)", [CLAIMING_SETTING])
                 self._advance(plans, now)
-                owned, skipped, recorded = self.ledger.claimed(self._new_runs(plans))
+                owned, skipped, recorded = self.ledger.claimed(self._new_runs(plans, busy))
         jobs = []
         for plan in plans:
             mine = tuple(t for t in plan.run_times if (plan.row.id, t) in owned)
@@ -270,8 +283,20 @@ class Claimer:
             if advance_rows(connection, chunk, now) != len(chunk):
                 raise ClaimConflictError
 
-    def _new_runs(self, plans: Sequence[Plan]) -> list[NewRun]:
-        busy = self._at_max_instances(plans)
+    def _defer_busy(
+        self, plans: list[Plan], busy: dict[str, int], now: datetime
+    ) -> list[Plan]:
+        """The plans to claim now: without those of busy jobs whose runs are not due yet
+        (remembered in :attr:`deferred`)."""
+        kept = []
+        for plan in plans:
+            if plan.row.id in busy and plan.missed is None and min(plan.run_times) > now:
+                self.deferred[plan.row.id] = min(plan.run_times)
+            else:
+                kept.append(plan)
+        return kept
+
+    def _new_runs(self, plans: Sequence[Plan], busy: dict[str, int]) -> list[NewRun]:
         backlog = [
             NewRun(
                 job_id=plan.row.id,

@@ -176,7 +176,8 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
         return jobs
 
     def get_next_run_time(self) -> datetime | None:
-        """The earliest due time this store would hand out, capped at the poll interval.
+        """The earliest due time this store would hand out, capped at the poll interval;
+        ``claim_ahead`` earlier, except for jobs the last claim left for their due time.
 
         Never raises: after a database error it answers ``now + retry interval``.
         """
@@ -185,16 +186,19 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
         if self._closed:
             return None
         now = timezone.now()
+        deferred = dict(self._claimer.deferred)
         try:
             self._recheck_broken(now)
-            earliest: datetime | None = (
+            rows = (
                 self._rows()
                 .loadable()
                 .runnable(declared_jobs=get_conf().declared_jobs)
                 .filter(next_run_time__isnull=False)
-                .order_by("next_run_time")
-                .values_list("next_run_time", flat=True)
-                .first()
+            )
+            if deferred:
+                rows = rows.exclude(id__in=deferred)
+            earliest: datetime | None = (
+                rows.order_by("next_run_time").values_list("next_run_time", flat=True).first()
             )
             if self.node_id and self._claimer.ledger.requests_waiting():
                 earliest = now  # a run-now request waits (api.run_now)
@@ -208,6 +212,8 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
         self._due_seen = earliest is not None and earliest <= now
         if earliest is not None:
             earliest -= self.claim_ahead
+        if deferred:
+            earliest = min(t for t in (earliest, *deferred.values()) if t is not None)
         if self.poll_interval is None:
             return earliest
         cap = now + timedelta(seconds=self.poll_interval)
@@ -225,7 +231,7 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
                 return []
             try:
                 # In UTC: a local time in a fold (fold=1) loses its fold when added to.
-                jobs = self._claimer.claim(now.astimezone(dt_timezone.utc) + self.claim_ahead)
+                jobs = self._claimer.claim(now.astimezone(dt_timezone.utc), self.claim_ahead)
             except ClaimConflictError:
                 logger.debug("Claim lost a race with another scheduler; retrying next pass")
                 return []
