@@ -85,8 +85,8 @@ def test_a_claim_whose_commit_answer_was_lost_is_recovered(
     real_claim = store._claimer.claim
     calls = []
 
-    def commit_then_lose_the_answer(now):  # type: ignore[no-untyped-def]
-        jobs = real_claim(now)
+    def commit_then_lose_the_answer(*args):  # type: ignore[no-untyped-def]
+        jobs = real_claim(*args)
         calls.append(jobs)
         if len(calls) == 1:
             api.remove_job("gone")  # removed before the recovery: its run is abandoned

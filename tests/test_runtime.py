@@ -189,6 +189,26 @@ def test_claiming_ahead_skips_no_run_of_a_job_still_running(
         assert run.started_at - run.scheduled_run_time < timedelta(seconds=0.3)
 
 
+@pytest.mark.django_db(transaction=True)
+@override_settings(CLOCKWORK={"POLL_INTERVAL": 1.0, "CLAIM_AHEAD": 0.5})
+@pytest.mark.parametrize("coalesce", [False, True])
+def test_no_run_starts_before_its_time_when_runs_come_faster_than_the_lead(
+    stopped_afterwards: list[Runtime], coalesce: bool
+) -> None:
+    """Every 0.1 s with a 0.5 s lead: a claim ahead takes one run time per job, the next
+    one; a job already due is planned at now, as APScheduler would."""
+    runtime = started(stopped_afterwards)
+    api.add_job(
+        "tests.jobs:noop", "interval", seconds=0.1, id="fast", coalesce=coalesce, max_instances=5
+    )
+    wait_until(lambda: JobExecution.objects.filter(job_id="fast").count() >= 15, seconds=15)
+    runtime.stop_gracefully(10)
+    runs = JobExecution.objects.filter(job_id="fast", started_at__isnull=False)
+    assert runs.count() >= 10
+    for run in runs:
+        assert run.started_at >= run.scheduled_run_time, (run.scheduled_run_time, run.started_at)
+
+
 @pytest.mark.django_db
 def test_a_store_outside_our_runtime_claims_nothing_ahead() -> None:
     """APScheduler's contract for any other scheduler: ``get_due_jobs(now)`` hands out what

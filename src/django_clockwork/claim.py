@@ -106,6 +106,10 @@ class Claimer:
     def claim(self, now: datetime, ahead: timedelta = timedelta(0)) -> list[Any]:
         """Claim what is due by ``now + ahead``; returns the jobs with their ``Claim``.
 
+        A job due by ``now`` is planned at ``now`` (its run times up to now, coalesced or
+        missed as APScheduler would); a job due later within ``ahead`` gets its next run
+        time only, claimed ahead of it (the executor starts it at that time).
+
         A job whose runs would all be claimed ahead of their time while it already has
         ``max_instances`` unfinished runs is left for its due time (:attr:`deferred`), when
         the runs it waits for may have ended: claiming ahead never skips a run that claiming
@@ -121,7 +125,10 @@ class Claimer:
             # before taking it (importing a job's module may take seconds), and read outside
             # the transaction (SQLite refuses, without waiting, to upgrade a transaction that
             # has read). An idle poll ends here, without taking the lock.
-            prepared = {(r.id, r.version): self.plan(r, now) for r in self._select_due(now)}
+            prepared = {
+                (r.id, r.version): self.plan(r, _planned_at(r, real_now))
+                for r in self._select_due(now)
+            }
             if not prepared and not (self.ledger.node_id and self.ledger.requests_waiting()):
                 return []
         with transaction.atomic(using=self.database):
@@ -131,7 +138,9 @@ class Claimer:
             for row in self._select_due(now):
                 # A row unchanged since it was planned keeps its plan; others are planned now.
                 key = (row.id, row.version)
-                plan = prepared[key] if key in prepared else self.plan(row, now)
+                plan = (
+                    prepared[key] if key in prepared else self.plan(row, _planned_at(row, real_now))
+                )
                 if plan is not None:
                     plans.append(plan)
             busy = self._at_max_instances(plans) if plans else {}
@@ -283,9 +292,7 @@ class Claimer:
             if advance_rows(connection, chunk, now) != len(chunk):
                 raise ClaimConflictError
 
-    def _defer_busy(
-        self, plans: list[Plan], busy: dict[str, int], now: datetime
-    ) -> list[Plan]:
+    def _defer_busy(self, plans: list[Plan], busy: dict[str, int], now: datetime) -> list[Plan]:
         """The plans to claim now: without those of busy jobs whose runs are not due yet
         (remembered in :attr:`deferred`)."""
         kept = []
@@ -445,6 +452,13 @@ def _take_sqlite_write_lock(connection: Any) -> None:
     table = connection.ops.quote_name(Job._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(f"UPDATE {table} SET version = version WHERE 1 = 0")
+
+
+def _planned_at(row: Job, now: datetime) -> datetime:
+    """The moment a row is planned at: now if it is due, else its own next run time (a
+    claim ahead takes exactly that run time)."""
+    due = row.next_run_time
+    return now if due is None or due <= now else due
 
 
 def _utc(value: datetime) -> datetime:
