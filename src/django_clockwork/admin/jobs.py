@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.admin.utils import quote, unquote
 from django.contrib.admin.views.main import ChangeList
-from django.db.models import F
-from django.http import HttpRequest, HttpResponse
-from django.urls import reverse
+from django.core.exceptions import PermissionDenied
+from django.db.models import F, QuerySet
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+)
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
+from django_clockwork import api
+from django_clockwork.admin import actions as job_actions
 from django_clockwork.admin import display, filters
 from django_clockwork.admin.overview import STRIP, attach, overview_of
 from django_clockwork.admin.pages import scheduler_context
 from django_clockwork.admin.schedule import raw_expression, zone
+from django_clockwork.exceptions import JobNotFoundError
 from django_clockwork.models import Job
 
 
@@ -59,6 +71,12 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     #: The overview's one query per page joins one index range per job: SQLite allows 500.
     list_max_show_all = 200
     show_full_result_count = False
+    actions = [
+        job_actions.run_now,
+        job_actions.run_now_skip_next,
+        job_actions.pause,
+        job_actions.resume,
+    ]
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return JobChangeList
@@ -71,11 +89,73 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    # -- operations (through api only) ----------------------------------------------------------
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    def get_urls(self) -> list[URLPattern]:
+        operate = self.admin_site.admin_view(self.operate_view)
+        name = f"{self.opts.app_label}_{self.opts.model_name}_operate"
+        return [
+            path("<path:object_id>/operate/<str:operation>/", operate, name=name),
+            *super().get_urls(),
+        ]
+
+    def operate_view(self, request: HttpRequest, object_id: str, operation: str) -> HttpResponse:
+        """A button of a job's page: POST only, with the change permission."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        job = self.get_object(request, unquote(object_id))
+        if job is None:
+            raise Http404(f"No job {object_id!r}")
+        if operation not in job_actions.OPERATIONS:
+            raise Http404(f"No operation {operation!r}")
+        if not self.has_change_permission(request, job):
+            raise PermissionDenied
+        job_actions.apply(self, request, operation, [job])
+        change = f"admin:{self.opts.app_label}_{self.opts.model_name}_change"
+        return HttpResponseRedirect(reverse(change, args=[quote(job.pk)]))
+
+    def delete_model(self, request: HttpRequest, obj: Job) -> None:
+        """Delete through ``api`` (its history stays)."""
+        with suppress(JobNotFoundError):
+            api.remove_job(obj.id)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
+        for job_id in queryset.values_list("id", flat=True):
+            with suppress(JobNotFoundError):
+                api.remove_job(job_id)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [field.name for field in self.opts.concrete_fields]
+
+    def save_model(self, request: HttpRequest, obj: Job, form: Any, change: bool) -> None:
+        raise PermissionDenied("Jobs are changed through their operations")
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        context = {**scheduler_context(), **(extra_context or {})}
+        row = self.get_object(request, unquote(object_id))
+        if row is not None:
+            context.update(self.page_context(request, row))
+        return super().change_view(request, object_id, form_url, context)
+
+    def page_context(self, request: HttpRequest, row: Job) -> dict[str, Any]:
+        """What a job's page shows besides its fields: the operations it allows."""
+        job = overview_of(row).job
+        can_change = self.has_change_permission(request, row)
+        return {
+            "show_save": False,
+            "show_save_and_continue": False,
+            "show_save_and_add_another": False,
+            "clockwork_job": job,
+            "clockwork_operations": job_actions.available(job) if can_change else [],
+            "clockwork_runs_url": f"{reverse('admin:django_clockwork_jobexecution_changelist')}"
+            f"?job_id={row.id}",
+        }
 
     # -- columns ------------------------------------------------------------------------------
 
