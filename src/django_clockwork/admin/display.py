@@ -7,12 +7,13 @@ database. Times are shown in the viewer's current time zone (Django's active one
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from django_clockwork.models import ExecutionStatus
+from django_clockwork.models import ExecutionStatus, JobExecution
 
 S = ExecutionStatus
 
@@ -97,3 +98,24 @@ def outcome(status: str, *, symbol_only: bool = False) -> SafeString:
 
 def age(delta: timedelta | None) -> str:
     return EMPTY if delta is None else f"{span(delta.total_seconds())} ago"
+
+
+def node(hostname: str, pid: int | None) -> str:
+    if not hostname:
+        return EMPTY
+    return f"{hostname}:{pid}" if pid else hostname
+
+
+def run_cells(run: JobExecution) -> dict[str, Any]:
+    """A run as a row of a table: what the history list shows, as text."""
+    source = str(run.get_trigger_source_display())
+    return {
+        "pk": run.pk,
+        "scheduled": moment(run.scheduled_run_time),
+        "started": moment(run.started_at),
+        "lateness": lateness(run.scheduled_run_time, run.started_at),
+        "duration": duration(run.duration),
+        "outcome": outcome(run.status),
+        "node": node(run.hostname, run.pid),
+        "source": f"{source} ({run.requested_by})" if run.requested_by else source,
+    }

@@ -129,9 +129,7 @@ class JobExecutionAdmin(ReadOnly, admin.ModelAdmin):  # type: ignore[type-arg]
 
     @admin.display(description="node")
     def node(self, obj: JobExecution) -> str:
-        if not obj.hostname:
-            return display.EMPTY
-        return f"{obj.hostname}:{obj.pid}" if obj.pid else obj.hostname
+        return display.node(obj.hostname, obj.pid)
 
     @admin.display(description="triggered by")
     def source(self, obj: JobExecution) -> str:

@@ -25,11 +25,16 @@ from django.utils.safestring import SafeString, mark_safe
 from django_clockwork import api
 from django_clockwork.admin import actions as job_actions
 from django_clockwork.admin import display, filters
+from django_clockwork.admin.chart import runs_chart
 from django_clockwork.admin.overview import STRIP, attach, overview_of
 from django_clockwork.admin.pages import scheduler_context
+from django_clockwork.admin.preview import FireTime, fire_times
 from django_clockwork.admin.schedule import raw_expression, zone
+from django_clockwork.conf import get_conf
 from django_clockwork.exceptions import JobNotFoundError
-from django_clockwork.models import Job
+from django_clockwork.jsoncolumn import UndecodableJSONError, decoded
+from django_clockwork.models import Job, JobExecution
+from django_clockwork.serialization import SerializationError, trigger_from_json, zone_from_json
 
 
 class JobChangeList(ChangeList):
@@ -39,6 +44,23 @@ class JobChangeList(ChangeList):
         super().get_results(request)
         self.result_list = list(self.result_list)
         attach(self.result_list)
+
+
+#: Runs a job's page lists (and charts); the rest are a link away.
+RUNS = 50
+
+
+def upcoming(row: Job) -> tuple[list[FireTime], str]:
+    """The job's next fire times in its zone (none if finished), or why they are unknown."""
+    if row.finished_at is not None:
+        return [], ""
+    try:
+        data = decoded(row.trigger, "trigger")
+        trigger = trigger_from_json(data)
+        zone = zone_from_json(data.get("timezone") or get_conf().timezone)
+    except (SerializationError, UndecodableJSONError) as exc:
+        return [], str(exc)
+    return fire_times(trigger, zone), ""
 
 
 def run_link(run: Any) -> str:
@@ -144,10 +166,18 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return super().change_view(request, object_id, form_url, context)
 
     def page_context(self, request: HttpRequest, row: Job) -> dict[str, Any]:
-        """What a job's page shows besides its fields: the operations it allows."""
+        """What a job's page shows besides its fields: the operations it allows, its last
+        runs with a chart, its next fire times."""
         job = overview_of(row).job
         can_change = self.has_change_permission(request, row)
+        runs = list(JobExecution.objects.for_job(row.id).order_by("-scheduled_run_time")[:RUNS])
+        fire_times, trigger_error = upcoming(row)
         return {
+            "clockwork_runs": [display.run_cells(run) for run in runs],
+            "clockwork_runs_shown": RUNS,
+            "clockwork_chart": runs_chart(runs),
+            "clockwork_fire_times": fire_times,
+            "clockwork_trigger_error": trigger_error,
             "show_save": False,
             "show_save_and_continue": False,
             "show_save_and_add_another": False,
