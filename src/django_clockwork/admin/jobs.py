@@ -9,6 +9,7 @@ from django.contrib import admin
 from django.contrib.admin.utils import quote, unquote
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import F, QuerySet
 from django.http import (
     Http404,
@@ -24,8 +25,10 @@ from django.utils.safestring import SafeString, mark_safe
 
 from django_clockwork import api
 from django_clockwork.admin import actions as job_actions
-from django_clockwork.admin import display, filters
+from django_clockwork.admin import display, filters, trigger_form
+from django_clockwork.admin import job_form as form_preview
 from django_clockwork.admin.chart import runs_chart
+from django_clockwork.admin.job_form import JobForm
 from django_clockwork.admin.overview import STRIP, attach, overview_of
 from django_clockwork.admin.pages import scheduler_context
 from django_clockwork.admin.preview import FireTime, fire_times
@@ -33,8 +36,13 @@ from django_clockwork.admin.schedule import raw_expression, zone
 from django_clockwork.conf import get_conf
 from django_clockwork.exceptions import JobNotFoundError
 from django_clockwork.jsoncolumn import UndecodableJSONError, decoded
-from django_clockwork.models import Job, JobExecution
-from django_clockwork.serialization import SerializationError, trigger_from_json, zone_from_json
+from django_clockwork.models import Job, JobExecution, JobSource
+from django_clockwork.serialization import (
+    SerializationError,
+    trigger_from_json,
+    trigger_to_json,
+    zone_from_json,
+)
 
 
 class JobChangeList(ChangeList):
@@ -45,6 +53,37 @@ class JobChangeList(ChangeList):
         self.result_list = list(self.result_list)
         attach(self.result_list)
 
+
+#: What a job's page shows when its form does not edit (view-only, or declared in code).
+READ_ONLY_FIELDS = [
+    "id",
+    "name",
+    "source",
+    "func",
+    "schedule",
+    "trigger",
+    "args",
+    "kwargs",
+    "misfire_grace_time",
+    "coalesce",
+    "max_instances",
+    "executor",
+    "long_running_after",
+    "next_run_time",
+    "finished_at",
+    "load_error",
+    "undeclared_at",
+    "created_at",
+    "updated_at",
+    "version",
+]
+TYPE_SECTIONS = [
+    ("cron", "Cron trigger", "Used when the trigger type is cron."),
+    ("crontab", "Crontab trigger", "Used when the trigger type is crontab."),
+    ("interval", "Interval trigger", "Used when the trigger type is interval."),
+    ("calendarinterval", "Calendar interval trigger", "Used when the type is calendar interval."),
+    ("date", "Date trigger", "Used when the trigger type is date."),
+]
 
 #: Runs a job's page lists (and charts); the rest are a link away.
 RUNS = 50
@@ -108,8 +147,79 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     ) -> HttpResponse:
         return super().changelist_view(request, {**scheduler_context(), **(extra_context or {})})
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
+    form = JobForm
+
+    # -- the form (saved through api) -----------------------------------------------------------
+
+    def editable(self, request: HttpRequest, obj: Job | None) -> bool:
+        """Whether the form edits: adding, or changing a job not declared in code (the code
+        owns those) with the change permission."""
+        if obj is None:
+            return self.has_add_permission(request)
+        return obj.source != JobSource.CODE and self.has_change_permission(request, obj)
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        if not self.editable(request, obj):
+            return [(None, {"fields": READ_ONLY_FIELDS})]
+        return [
+            (None, {"fields": ["id", "name", "func"]}),
+            ("Schedule", {"fields": trigger_form.COMMON_FIELDS}),
+            *(
+                (title, {"fields": trigger_form.TYPE_FIELDS[kind], "description": note})
+                for kind, title, note in TYPE_SECTIONS
+            ),
+            ("Arguments", {"fields": ["args", "kwargs"]}),
+            ("Options", {"fields": ["misfire_grace_time", "coalesce", "max_instances"]}),
+        ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if not self.editable(request, obj):
+            return READ_ONLY_FIELDS
+        return ["id"] if obj is not None else []
+
+    def save_model(self, request: HttpRequest, obj: Job, form: Any, change: bool) -> None:
+        """Save through ``api``: add (source ``admin``), or modify and, if the trigger changed,
+        reschedule (a paused job stays paused)."""
+        if not self.editable(request, obj if change else None):
+            raise PermissionDenied
+        data = form.cleaned_data
+        options = {
+            "args": data["args"],
+            "kwargs": data["kwargs"],
+            "misfire_grace_time": data["misfire_grace_time"],
+            "coalesce": data["coalesce"],
+            "max_instances": data["max_instances"],
+        }
+        if not change:
+            name = data["name"] or None
+            job = api.add_job(
+                data["func"], form.trigger, id=data["id"], name=name, source="admin", **options
+            )
+            obj.pk = job.id
+            return
+        stored = Job.objects.get(pk=obj.pk)
+        with transaction.atomic(using=get_conf().database):
+            api.modify_job(obj.pk, func=data["func"], name=data["name"] or data["func"], **options)
+            if trigger_to_json(form.trigger) != stored.trigger:
+                api.reschedule_job(obj.pk, form.trigger)
+                if stored.is_paused:
+                    api.pause_job(obj.pk)
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Any = None,
+    ) -> HttpResponse:
+        context["clockwork_editable"] = self.editable(request, obj)
+        context["clockwork_declared"] = obj is not None and obj.source == JobSource.CODE
+        form = context["adminform"].form
+        context["clockwork_preview"] = getattr(form, "preview", [])
+        context["clockwork_preview_button"] = form_preview.PREVIEW
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     # -- operations (through api only) ----------------------------------------------------------
 
@@ -145,12 +255,6 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         for job_id in queryset.values_list("id", flat=True):
             with suppress(JobNotFoundError):
                 api.remove_job(job_id)
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [field.name for field in self.opts.concrete_fields]
-
-    def save_model(self, request: HttpRequest, obj: Job, form: Any, change: bool) -> None:
-        raise PermissionDenied("Jobs are changed through their operations")
 
     def change_view(
         self,
