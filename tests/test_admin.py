@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from unittest import mock
 
 import pytest
 from django.db import connection
@@ -15,6 +16,7 @@ from django.utils import timezone
 
 from django_clockwork import api
 from django_clockwork.admin import display
+from django_clockwork.admin.history import JobExecutionAdmin
 from django_clockwork.models import Job, JobExecution
 
 from .admin_helpers import node, run
@@ -252,3 +254,60 @@ def test_nodes_page(admin_client: Client) -> None:
         assert expected in page
     assert f"{RUNS}?node_id=alive1&amp;status__exact=running" in page
     assert "1 h ago" in page
+
+
+def test_history_never_counts_or_scans_the_whole_ledger(admin_client: Client) -> None:
+    """The shape behind the 1,000,000-row benchmark (docs/benchmarks.md): a bounded count, no
+    DISTINCT for the date hierarchy, search by exact job id."""
+    for minute in range(3):
+        run("nightly", "succeeded", utc(2030, 1, 1, 0, minute))
+    for query in ({}, {"status__exact": "succeeded"}, {"q": "nightly"}):
+        with CaptureQueriesContext(connection) as queries:
+            text(admin_client.get(RUNS, query))
+        ledger = [q["sql"] for q in queries if "django_clockwork_jobexecution" in q["sql"]]
+        counts = [sql for sql in ledger if "COUNT(" in sql.upper()]
+        assert counts, query
+        assert all("LIMIT" in sql.upper() for sql in counts), counts
+        assert not [sql for sql in ledger if "DISTINCT" in sql.upper()], query
+        assert not [sql for sql in ledger if "UPPER(" in sql.upper()], query
+
+
+def test_a_long_history_says_more_than_and_pages_within_the_cap(admin_client: Client) -> None:
+    for minute in range(8):
+        run("nightly", "succeeded", utc(2030, 1, 1, 0, minute))
+    with (
+        mock.patch("django_clockwork.admin.counting.CAP", 5),
+        mock.patch.object(JobExecutionAdmin, "list_per_page", 2),
+    ):
+        page = text(admin_client.get(RUNS))
+        assert "more than 5 job executions" in page
+        assert admin_client.get(RUNS, {"p": "3"}).status_code == 200
+        assert admin_client.get(RUNS, {"p": "4"}).status_code == 302  # past the cap: page 1
+
+
+def test_date_hierarchy_from_the_first_to_the_last_run(admin_client: Client) -> None:
+    run("a", "succeeded", utc(2029, 12, 30, 12))
+    run("a", "succeeded", utc(2030, 1, 2, 12))
+    run("a", "succeeded", utc(2030, 1, 4, 12))
+    page = text(admin_client.get(RUNS))
+    assert "scheduled_run_time__year=2029" in page
+    assert "scheduled_run_time__year=2030" in page
+    january = text(admin_client.get(RUNS, {"scheduled_run_time__year": "2030"}))
+    assert "scheduled_run_time__month=1" in january
+    days = text(
+        admin_client.get(
+            RUNS, {"scheduled_run_time__year": "2030", "scheduled_run_time__month": "1"}
+        )
+    )
+    # every day from the first to the last run of the month, with runs or not
+    assert [d for d in ("01", "02", "03", "04", "05") if f"2030-01-{d}" in days] == [
+        "02",
+        "03",
+        "04",
+    ]
+    one_day = {
+        "scheduled_run_time__year": "2030",
+        "scheduled_run_time__month": "1",
+        "scheduled_run_time__day": "2",
+    }
+    assert "2030-01-02 12:00:00" in text(admin_client.get(RUNS, one_day))

@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from django_clockwork.admin import display, filters
+from django_clockwork.admin.counting import CappedPaginator
 from django_clockwork.admin.pages import scheduler_context
 from django_clockwork.models import JobExecution
 
@@ -49,10 +51,11 @@ class JobExecutionAdmin(ReadOnly, admin.ModelAdmin):  # type: ignore[type-arg]
         "trigger_source",
         filters.WarnedFilter,
     ]
-    search_fields = ["=job_id"]
+    search_fields = ["job_id"]  # exact: see get_search_results
     date_hierarchy = "scheduled_run_time"
     ordering = ["-scheduled_run_time", "-id"]
     show_full_result_count = False
+    paginator = CappedPaginator
     fieldsets = [
         (None, {"fields": ["job_link", "outcome", "source"]}),
         ("When", {"fields": ["scheduled", "started", "finished", "late", "took"]}),
@@ -80,6 +83,13 @@ class JobExecutionAdmin(ReadOnly, admin.ModelAdmin):  # type: ignore[type-arg]
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
         return super().changelist_view(request, {**scheduler_context(), **(extra_context or {})})
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[JobExecution], search_term: str
+    ) -> tuple[QuerySet[JobExecution], bool]:
+        """Search by exact job id (an index lookup; job ids are case-sensitive)."""
+        term = search_term.strip()
+        return (queryset.filter(job_id=term) if term else queryset), False
 
     @admin.display(description="run", ordering="id")
     def run(self, obj: JobExecution) -> str:

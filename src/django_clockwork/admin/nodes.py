@@ -6,19 +6,17 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.admin.views.main import ChangeList
 from django.db.models import (
     Count,
     DurationField,
     ExpressionWrapper,
     F,
-    IntegerField,
-    OuterRef,
     QuerySet,
-    Subquery,
 )
-from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
@@ -27,18 +25,23 @@ from django_clockwork.admin.history import ReadOnly
 from django_clockwork.admin.pages import scheduler_context
 from django_clockwork.conf import get_conf
 from django_clockwork.ledger import UNFINISHED
-from django_clockwork.models import DatabaseNow, JobExecution, SchedulerNode, database_now_minus
+from django_clockwork.models import DatabaseNow, JobExecution, SchedulerNode
 
 
-def _runs_count(**where: Any) -> Coalesce:
-    runs = (
-        JobExecution.objects.filter(node_id=OuterRef("id"), **where)
-        .order_by()
-        .values("node_id")
-        .annotate(count=Count("id"))
-        .values("count")
-    )
-    return Coalesce(Subquery(runs, output_field=IntegerField()), 0)
+class NodeChangeList(ChangeList):
+    """Counts the page's runs by node in two grouped queries, each on an index: the runs of
+    the last hour (by scheduled time) and the runs in flight (by status)."""
+
+    def get_results(self, request: HttpRequest) -> None:
+        super().get_results(request)
+        self.result_list = list(self.result_list)
+        ids = [node.id for node in self.result_list]
+        runs = JobExecution.objects.filter(node_id__in=ids).order_by().values_list("node_id")
+        since = timezone.now() - timedelta(hours=1)
+        last_hour = dict(runs.filter(scheduled_run_time__gte=since).annotate(n=Count("id")))
+        in_flight = dict(runs.filter(status__in=UNFINISHED).annotate(n=Count("id")))
+        for node in self.result_list:
+            node.clockwork_counts = (last_hour.get(node.id, 0), in_flight.get(node.id, 0))
 
 
 @admin.register(SchedulerNode)
@@ -63,9 +66,10 @@ class SchedulerNodeAdmin(ReadOnly, admin.ModelAdmin):  # type: ignore[type-arg]
             heartbeat_age=ExpressionWrapper(
                 DatabaseNow() - F("last_heartbeat"), output_field=DurationField()
             ),
-            last_hour=_runs_count(claimed_at__gte=database_now_minus(3600)),
-            in_flight=_runs_count(status__in=UNFINISHED),
         )
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return NodeChangeList
 
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
@@ -104,11 +108,12 @@ class SchedulerNodeAdmin(ReadOnly, admin.ModelAdmin):  # type: ignore[type-arg]
 
     @admin.display(description="runs in the last hour")
     def runs_last_hour(self, obj: SchedulerNode) -> SafeString:
-        return self._runs_link(obj, getattr(obj, "last_hour", 0), "")
+        return self._runs_link(obj, getattr(obj, "clockwork_counts", (0, 0))[0], "")
 
     @admin.display(description="runs in flight")
     def runs_in_flight(self, obj: SchedulerNode) -> SafeString:
-        return self._runs_link(obj, getattr(obj, "in_flight", 0), "&status__exact=running")
+        count = getattr(obj, "clockwork_counts", (0, 0))[1]
+        return self._runs_link(obj, count, "&status__exact=running")
 
     def _runs_link(self, obj: SchedulerNode, count: int, extra: str) -> SafeString:
         runs = reverse("admin:django_clockwork_jobexecution_changelist")
