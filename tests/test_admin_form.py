@@ -74,7 +74,8 @@ def test_an_invalid_cron_field_is_shown_next_to_it_then_preview_then_save(
     assert not Job.objects.exists()
 
     preview = admin_client.post(ADD, form(cron_hour="9", cron_minute="0", _preview="1"))
-    assert "Preview: nothing was saved" in preview.content.decode()
+    assert "Preview only: nothing was saved yet" in preview.content.decode()
+    assert "Please correct" not in preview.content.decode()
     times = preview.context["clockwork_preview"]
     assert len(times) == 10
     assert all(" 09:00:00 " in t.local_text for t in times)
@@ -244,3 +245,22 @@ def test_a_job_declared_in_code_is_read_only_but_can_be_paused(admin_client: Cli
     operate = reverse("admin:django_clockwork_job_operate", args=["declared", "pause"])
     admin_client.post(operate)
     assert api.get_job("declared").paused  # type: ignore[union-attr]
+
+
+def test_the_form_repairs_a_row_whose_trigger_cannot_be_decoded(admin_client: Client) -> None:
+    admin_client.post(ADD, form(cron_hour="3"))
+    from django.db import connection
+
+    table, column = (connection.ops.quote_name(n) for n in (Job._meta.db_table, "trigger"))
+    with connection.cursor() as cursor:
+        broken = '{"type": "interval", "seconds": ' + "1" * 5000 + "}"
+        cursor.execute(f"UPDATE {table} SET {column} = %s WHERE id = %s", [broken, "report"])
+    page = admin_client.get(change("report")).content.decode()
+    assert "Stored now: (stored JSON that cannot be decoded" in page
+    response = admin_client.post(
+        change("report"), form(id=None, trigger_type="interval", interval_minutes="5")
+    )
+    assert response.status_code == 302, errors(response)
+    job = api.get_job("report")
+    assert job is not None
+    assert (job.trigger["type"], job.load_error) == ("interval", "")

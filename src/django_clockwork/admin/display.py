@@ -43,6 +43,8 @@ def duration(seconds: float | None) -> str:
     """``0.6 ms``, ``48 ms``, ``2.3 s``, ``4 min 12 s``, ``3 h 5 min``."""
     if seconds is None:
         return EMPTY
+    if seconds < 0.001:
+        return f"{seconds * 1000:.2g} ms"
     if seconds < 1:
         return f"{seconds * 1000:.3g} ms"
     if seconds < 60:

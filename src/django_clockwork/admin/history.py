@@ -60,7 +60,7 @@ class JobExecutionAdmin(ReadOnly, admin.ModelAdmin):  # type: ignore[type-arg]
         (None, {"fields": ["job_link", "outcome", "source"]}),
         ("When", {"fields": ["scheduled", "started", "finished", "late", "took"]}),
         ("Error", {"fields": ["exception", "traceback_text", "warning"]}),
-        ("Where", {"fields": ["node", "node_id", "func"]}),
+        ("Where", {"fields": ["node", "node_id", "function"]}),
     ]
     readonly_fields = [
         "job_link",
@@ -76,7 +76,7 @@ class JobExecutionAdmin(ReadOnly, admin.ModelAdmin):  # type: ignore[type-arg]
         "warning",
         "node",
         "node_id",
-        "func",
+        "function",
     ]
 
     def changelist_view(
@@ -145,6 +145,10 @@ class JobExecutionAdmin(ReadOnly, admin.ModelAdmin):  # type: ignore[type-arg]
     def source(self, obj: JobExecution) -> str:
         label = obj.get_trigger_source_display()
         return f"{label} ({obj.requested_by})" if obj.requested_by else str(label)
+
+    @admin.display(description="function")
+    def function(self, obj: JobExecution) -> str:
+        return obj.func or display.EMPTY
 
     @admin.display(description="traceback")
     def traceback_text(self, obj: JobExecution) -> SafeString | str:

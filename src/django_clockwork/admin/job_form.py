@@ -23,6 +23,7 @@ from django_clockwork.admin.preview import FireTime, fire_times
 from django_clockwork.conf import get_conf
 from django_clockwork.declarations import registered_functions
 from django_clockwork.exceptions import InvalidJobError
+from django_clockwork.jsoncolumn import Undecodable
 from django_clockwork.models import Job
 from django_clockwork.serialization import SerializationError, check_json_arguments
 
@@ -82,9 +83,21 @@ class BaseJobForm(forms.ModelForm):  # type: ignore[type-arg]
             self.initial.setdefault("coalesce", defaults.coalesce)
             self.initial.setdefault("max_instances", defaults.max_instances)
         else:
-            row = self.instance
-            self.initial.update(func=row.func, args=row.args, kwargs=row.kwargs)
-            self.initial.update(trigger_form.initial_from(row.trigger))
+            self._initial_from_row(self.instance)
+
+    def _initial_from_row(self, row: Job) -> None:
+        """The stored job as the form's values; a column whose JSON cannot be decoded starts
+        empty, and its field says what is stored (a new value repairs the row)."""
+        self.initial["func"] = row.func
+        self.initial.update(trigger_form.initial_from(row.trigger))
+        for column, field in (("args", "args"), ("kwargs", "kwargs"), ("trigger", "trigger_type")):
+            value = getattr(row, column)
+            if isinstance(value, Undecodable):
+                self.initial.pop(column, None)  # ModelForm put the marker there
+                if field in self.fields:
+                    self.fields[field].help_text = f"Stored now: {value}; give a new value."
+            elif column != "trigger":
+                self.initial[column] = value
 
     def clean_id(self) -> str:
         job_id = str(self.cleaned_data.get("id") or "").strip() or uuid.uuid4().hex

@@ -59,7 +59,7 @@ READ_ONLY_FIELDS = [
     "id",
     "name",
     "source",
-    "func",
+    "function_ref",
     "schedule",
     "trigger",
     "args",
@@ -69,12 +69,12 @@ READ_ONLY_FIELDS = [
     "max_instances",
     "executor",
     "long_running_after",
-    "next_run_time",
-    "finished_at",
+    "next_run_at",
+    "finished",
     "load_error",
-    "undeclared_at",
-    "created_at",
-    "updated_at",
+    "undeclared",
+    "created",
+    "updated",
     "version",
 ]
 TYPE_SECTIONS = [
@@ -110,8 +110,7 @@ def run_link(run: Any) -> str:
 class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = [
         "job",
-        "source",
-        "func",
+        "function",
         "schedule",
         "next_run",
         "last_run",
@@ -199,11 +198,13 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             return
         stored = Job.objects.get(pk=obj.pk)
         with transaction.atomic(using=get_conf().database):
-            api.modify_job(obj.pk, func=data["func"], name=data["name"] or data["func"], **options)
+            # The trigger first: a stored trigger that cannot be decoded is replaced before
+            # modify_job needs to read it.
             if trigger_to_json(form.trigger) != stored.trigger:
                 api.reschedule_job(obj.pk, form.trigger)
                 if stored.is_paused:
                     api.pause_job(obj.pk)
+            api.modify_job(obj.pk, func=data["func"], name=data["name"] or data["func"], **options)
 
     def render_change_form(
         self,
@@ -218,6 +219,10 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         context["clockwork_declared"] = obj is not None and obj.source == JobSource.CODE
         form = context["adminform"].form
         context["clockwork_preview"] = getattr(form, "preview", [])
+        only_preview = [e.code for e in form.non_field_errors().as_data()] == ["preview"]
+        if only_preview and len(form.errors) == 1:
+            context["errors"] = []  # not an error: the preview button's answer
+            context["clockwork_previewing"] = True
         context["clockwork_preview_button"] = form_preview.PREVIEW
         return super().render_change_form(request, context, add, change, form_url, obj)
 
@@ -299,6 +304,40 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         if obj.name and obj.name != obj.id:
             return format_html("{}<br>{}", obj.name, ident)
         return ident
+
+    @admin.display(description="function", ordering="func")
+    def function(self, obj: Job) -> SafeString:
+        module, _, name = obj.func.partition(":")
+        return format_html(
+            '{}<br><span class="cw-small">{} \u00b7 source: {}</span>',
+            name or module,
+            module if name else "",
+            obj.get_source_display(),
+        )
+
+    @admin.display(description="function")
+    def function_ref(self, obj: Job) -> str:
+        return obj.func
+
+    @admin.display(description="next run time")
+    def next_run_at(self, obj: Job) -> str:
+        return display.moment(obj.next_run_time)
+
+    @admin.display(description="finished at")
+    def finished(self, obj: Job) -> str:
+        return display.moment(obj.finished_at)
+
+    @admin.display(description="no longer declared since")
+    def undeclared(self, obj: Job) -> str:
+        return display.moment(obj.undeclared_at)
+
+    @admin.display(description="created")
+    def created(self, obj: Job) -> str:
+        return display.moment(obj.created_at)
+
+    @admin.display(description="updated")
+    def updated(self, obj: Job) -> str:
+        return display.moment(obj.updated_at)
 
     @admin.display(description="schedule")
     def schedule(self, obj: Job) -> SafeString:
