@@ -2,9 +2,12 @@
 
 - lint: ruff check, ruff format --check and mypy, in the newest Django's environment.
 - migrations: `makemigrations --check --dry-run` on every Django version.
-- tests: the fast suite (everything not marked `processes`) on every Python x Django leg and
-  database. The Python 3.11 / Django 5.2 leg installs the lowest APScheduler release that
-  pyproject.toml allows, the others the newest one, so both ends of the range run on every database.
+- tests: the fast suite (everything not marked `processes` or `browser`) on every Python x
+  Django leg and database. The Python 3.11 / Django 5.2 leg installs the lowest APScheduler
+  release that pyproject.toml allows, the others the newest one, so both ends of the range run
+  on every database.
+- browser: the admin in Debian's headless Chromium (tests marked `browser`), once, on SQLite,
+  on the newest leg; it needs /usr/bin/chromium and /usr/bin/chromedriver (.ci/run installs them).
 - processes: the real-process suites (tests marked `processes`) once per database, on the
   newest leg, each alone (`allow_parallel=False`) when sessions run in parallel (`-j 2`).
 - bench_smoke: the benchmark suite with every workload tiny on SQLite (`python -m benchmarks
@@ -127,12 +130,29 @@ def pytest(session: nox.Session, database: str, *args: str) -> None:
     ],
 )
 def tests(session: nox.Session, django: str, db: str) -> None:
-    """The fast suite: every test not marked `processes`."""
+    """The fast suite: every test not marked `processes` or `browser`."""
     install(session, leg_of(session, django), db, "pip", "-r", "requirements/test.txt")
     preflight(session, db)
     # The demo's tests use their own SQLite file whatever the database: once per leg is enough.
     ignore = () if db == "sqlite" else ("--ignore=tests/test_demo.py",)
-    pytest(session, db, "-m", "not processes", *ignore)
+    pytest(session, db, "-m", "not processes and not browser", *ignore)
+
+
+@nox.session(python=NEWEST.python, tags=["fast", "sqlite"], allow_parallel=True)
+def browser(session: nox.Session) -> None:
+    """The admin used through a real headless Chromium (Debian's packages, via Selenium)."""
+    install(
+        session,
+        NEWEST,
+        "sqlite",
+        "pip",
+        "-r",
+        "requirements/test.txt",
+        "-r",
+        "requirements/browser.txt",
+    )
+    preflight(session, "sqlite")
+    pytest(session, "sqlite", "-m", "browser")
 
 
 @nox.session(python=NEWEST.python, tags=["fast"], allow_parallel=True)

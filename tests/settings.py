@@ -85,6 +85,8 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # The browser tests' live server serves the admin's CSS and JavaScript from the apps.
+    "django.contrib.staticfiles",
     "django_clockwork",
     # The test jobs (tests.jobs, the upstream suite's tests.test_jobstores...) live in an
     # installed app of this test project: jobs may run them under the default rule.
@@ -111,6 +113,7 @@ TEMPLATES = [
     }
 ]
 ROOT_URLCONF = "tests.urls"
+STATIC_URL = "static/"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Scheduler processes started by tests may get extra CLOCKWORK keys as JSON.
 CLOCKWORK = {"POLL_INTERVAL": 0.5, **json.loads(os.environ.get("CLOCKWORK_TEST_SETTINGS", "{}"))}

@@ -335,3 +335,11 @@ def test_long_running_after_must_be_positive_seconds_or_none(value: object) -> N
     with pytest.raises(InvalidJobError, match="long_running_after must be a number of seconds"):
         api.modify_job("lr", long_running_after=value)
     assert Job.objects.get(id="lr").long_running_after is None
+
+
+def test_add_job_records_its_source() -> None:
+    assert api.add_job("tests.jobs:noop", "interval", minutes=5, id="a").source == "api"
+    added = api.add_job("tests.jobs:noop", "interval", minutes=5, id="b", source="admin")
+    assert added.source == "admin"
+    with pytest.raises(InvalidJobError, match="source must be"):
+        api.add_job("tests.jobs:noop", "interval", minutes=5, id="c", source="code")

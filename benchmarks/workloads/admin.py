@@ -1,9 +1,10 @@
-"""The admin with a big ledger: ms per request of the history pages, 1M ledger rows.
+"""The admin with a big ledger: ms per request of the scheduler's pages, 1M ledger rows.
 
 The rows are generated in the database (1,000 jobs x 1,000 runs, 1 % failed); one job row
 exists for its page. A superuser requests through Django's test ``Client``: the history
-changelist, the changelist filtered by status and by one job, and that job's page. Each page
-is requested once to warm up, then R times; every answer must be 200.
+changelist, filtered by status, by one job, by one day (the date hierarchy), by trigger
+source, and searched by job id; that job's page, the job list and the scheduler nodes page.
+Each page is requested once to warm up, then R times; every answer must be 200.
 """
 
 from __future__ import annotations
@@ -30,7 +31,13 @@ PAGES = {
     "history changelist": "/admin/django_clockwork/jobexecution/",
     "history, failed only": "/admin/django_clockwork/jobexecution/?status__exact=failed",
     "history of one job": "/admin/django_clockwork/jobexecution/?job_id=job-7",
+    "history, one day": "/admin/django_clockwork/jobexecution/?scheduled_run_time__year=2026"
+    "&scheduled_run_time__month=1&scheduled_run_time__day=5",
+    "history, run-now only": "/admin/django_clockwork/jobexecution/?trigger_source__exact=run-now",
+    "history, search by job id": "/admin/django_clockwork/jobexecution/?q=job-7",
     "one job's page": "/admin/django_clockwork/job/job-7/change/",
+    "job list": "/admin/django_clockwork/job/",
+    "scheduler nodes": "/admin/django_clockwork/schedulernode/",
 }
 
 

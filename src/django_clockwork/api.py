@@ -40,7 +40,7 @@ from django_clockwork.exceptions import (
 from django_clockwork.jobstore import DjangoJobStore
 from django_clockwork.jsoncolumn import UndecodableJSONError, decoded, undecodable_columns
 from django_clockwork.ledger import Ledger, NewRun
-from django_clockwork.models import Job, TriggerSource
+from django_clockwork.models import Job, JobSource, TriggerSource
 from django_clockwork.rows import row_fields
 from django_clockwork.serialization import SerializationError, trigger_from_json, zone_from_json
 from django_clockwork.storedtext import head
@@ -134,10 +134,6 @@ def _rows() -> Any:
     return Job.objects.using(get_conf().database)
 
 
-def _store() -> DjangoJobStore:
-    return DjangoJobStore(database=get_conf().database)
-
-
 def add_job(
     func: Callable[..., Any] | str,
     trigger: Any = None,
@@ -153,17 +149,21 @@ def add_job(
     executor: str = "default",
     replace_existing: bool = False,
     long_running_after: float | None = None,
+    source: str = JobSource.API,
     **trigger_args: Any,
 ) -> ScheduledJob:
     """Add (or with ``replace_existing``, replace) a job; the arguments are APScheduler's,
     and ``long_running_after``: seconds a run may execute before it is logged and noted as
-    long running (None: ``CLOCKWORK['LONG_RUNNING_AFTER']``).
+    long running (None: ``CLOCKWORK['LONG_RUNNING_AFTER']``); ``source``: who adds it, ``"api"``
+    or ``"admin"`` (the admin's form says ``"admin"``), kept in the row.
 
     ``func`` is a module-level callable or its reference ``"package.module:qualname"``;
     ``trigger`` an alias (``"date"``, ``"interval"``, ``"cron"``, ``"calendarinterval"``)
     with ``trigger_args``, or a trigger instance. ``next_run_time=None`` adds it paused.
     """
     conf = get_conf()
+    if source not in (JobSource.API, JobSource.ADMIN):
+        raise InvalidJobError(f"source must be 'api' or 'admin', not {source!r}")
     job_id = uuid.uuid4().hex if id is None else inputs.check_id(id)
     columns = {"long_running_after": inputs.check_long_running_after(long_running_after)}
     built = build_trigger(trigger, trigger_args, conf.timezone)
@@ -184,7 +184,7 @@ def add_job(
     if name is None:
         del state["name"]  # APScheduler names the job after its function
     job = _new_job(state)
-    store = _store()
+    store = DjangoJobStore(database=conf.database, source=source)
     with transaction.atomic(using=store.database):
         try:
             store.add_job(job)
