@@ -47,6 +47,9 @@ logger = logging.getLogger(__name__)
 
 #: How often rows flagged as broken are tried again (a deploy may have fixed them).
 BROKEN_RECHECK_SECONDS = 60.0
+#: While claims are cut short for want of room, the next run time is read from the table
+#: at most this often (seconds); in between the executor's wake-up ends the wait.
+LOOK_EVERY = 0.5
 
 
 class StoredJob(aps.ClaimedJob):
@@ -106,6 +109,7 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
         self._lock = threading.RLock()
         self._claim_failed = False
         self._due_seen = False
+        self._last_look = float("-inf")
         self._synced = SyncedRunTimes()
         self._claimer = Claimer(
             database=self.database,
@@ -186,6 +190,11 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
         if self._closed:
             return None
         now = timezone.now()
+        if self.starved and self.poll_interval is not None and self._looked_recently():
+            # Due jobs wait for room (a burst): the executor wakes the scheduler when there
+            # is; a look at the table would answer what the last one did.
+            return now + timedelta(seconds=self.poll_interval)
+        self._last_look = time.monotonic()
         deferred = dict(self._claimer.deferred)
         try:
             self._recheck_broken(now)
@@ -220,6 +229,11 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
         if self.starved:
             return cap  # due jobs wait for a free thread: the executor wakes us, else the poll
         return cap if earliest is None else min(earliest, cap)
+
+    def _looked_recently(self) -> bool:
+        """Whether the table was read for the next run time within the last :data:`LOOK_EVERY`
+        seconds."""
+        return time.monotonic() - self._last_look < LOOK_EVERY
 
     # -- claim-and-advance -------------------------------------------------------------------
 
