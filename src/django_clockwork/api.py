@@ -185,15 +185,16 @@ def add_job(
         del state["name"]  # APScheduler names the job after its function
     job = _new_job(state)
     store = _store()
-    with transaction.atomic(using=store.database):
-        try:
-            store.add_job(job)
-        except ConflictingIdError:
-            if not replace_existing:
-                raise JobExistsError(job_id) from None
+    try:
+        row = store.insert(job, **columns)  # one statement
+    except ConflictingIdError:
+        if not replace_existing:
+            raise JobExistsError(job_id) from None
+        with transaction.atomic(using=store.database):
             _retrying(lambda: store.update_job(job))
-        _rows().filter(id=job_id).update(**columns)  # ours, not APScheduler's: not in row_fields
-    return _get(job_id)
+            _rows().filter(id=job_id).update(**columns)  # ours: not in row_fields
+        return _get(job_id)
+    return ScheduledJob.from_row(row)  # what was written: no need to read it back
 
 
 def get_job(job_id: str) -> ScheduledJob | None:

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 from typing import Any
 
 from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
@@ -23,13 +24,14 @@ from apscheduler.jobstores.base import (
     ConflictingIdError,
     JobLookupError,
 )
-from django.db import IntegrityError, InterfaceError, OperationalError, transaction
+from django.db import InterfaceError, OperationalError
 from django.db.models import F
 from django.utils import timezone
 
 from django_clockwork import allowed, aps
 from django_clockwork.claim import ClaimConflictError, Claimer
 from django_clockwork.conf import get_conf
+from django_clockwork.insertion import insert_row
 from django_clockwork.jsoncolumn import decoded
 from django_clockwork.ledger import Ledger
 from django_clockwork.logtext import user
@@ -245,18 +247,27 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
 
     # -- writes ------------------------------------------------------------------------------
 
-    @retry_on_disconnect
     def add_job(self, job: APJob) -> None:
+        self.insert(job)
+
+    @retry_on_disconnect
+    def insert(self, job: APJob, **columns: Any) -> Job:
+        """Add ``job`` in one statement (see :mod:`~django_clockwork.insertion`), with
+        ``columns``: options of ours that APScheduler's job does not carry (e.g.
+        ``long_running_after``). Returns the row as written.
+
+        Raises ``ConflictingIdError`` if a job that has not finished has the id; a finished
+        one-off job's row is replaced.
+        """
         fields = row_fields(job)
-        rows = self._rows()
-        with transaction.atomic(using=self.database):
-            rows.filter(id=job.id, finished_at__isnull=False).delete()
-            try:
-                with transaction.atomic(using=self.database):
-                    rows.create(id=job.id, source=self.source, **fields)
-            except IntegrityError:
-                raise ConflictingIdError(job.id) from None
+        if fields["next_run_time"] is not None:
+            fields["next_run_time"] = fields["next_run_time"].astimezone(dt_timezone.utc)
+        row = Job(id=job.id, source=self.source, **fields, **columns)
+        drop_broken_connection(self.database)
+        if not insert_row(self.database, row):
+            raise ConflictingIdError(job.id)
         self._synced.remember(job)
+        return row
 
     @retry_on_disconnect
     def update_job(self, job: APJob) -> None:
