@@ -48,6 +48,24 @@ logger = logging.getLogger(__name__)
 
 #: How often rows flagged as broken are tried again (a deploy may have fixed them).
 BROKEN_RECHECK_SECONDS = 60.0
+#: Rows read per round trip when listing every job.
+LIST_CHUNK = 1000
+#: The columns a job is restored from (and ``_flag`` reads).
+_JOB_COLUMNS = (
+    "id",
+    "name",
+    "func",
+    "trigger",
+    "args",
+    "kwargs",
+    "executor",
+    "misfire_grace_time",
+    "coalesce",
+    "max_instances",
+    "next_run_time",
+    "version",
+    "load_error",
+)
 
 
 class StoredJob(aps.ClaimedJob):
@@ -159,9 +177,20 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
 
     @retry_on_disconnect
     def get_all_jobs(self) -> list[StoredJob]:
-        rows = self._rows().active().order_by(F("next_run_time").asc(nulls_last=True), "id")
+        """Every job that has not finished, soonest first, paused last (APScheduler's
+        contract: a list). Rows are read ``LIST_CHUNK`` at a time with only the columns a
+        job needs, so the jobs themselves are all this holds at the end."""
+        rows = (
+            self._rows()
+            .active()
+            .only(*_JOB_COLUMNS)
+            .order_by(F("next_run_time").asc(nulls_last=True), "id")
+        )
         jobs = []
-        for row in rows:
+        shared: dict[str, str] = {}  # one string object per distinct function and executor
+        for row in rows.iterator(chunk_size=LIST_CHUNK):
+            row.func = shared.setdefault(row.func, row.func)
+            row.executor = shared.setdefault(row.executor, row.executor)
             try:
                 jobs.append(self._restore(row))
             except Exception as exc:
