@@ -41,7 +41,7 @@ def insert_row(database: str, row: Job) -> bool:
     connection = connections[database]
     if connection.vendor not in _FAST:
         return _insert_portably(database, row)
-    fields = Job._meta.local_concrete_fields
+    fields = [field for field in Job._meta.local_concrete_fields if not field.generated]
     quote = connection.ops.quote_name
     table = quote(Job._meta.db_table)
     columns = [quote(str(field.column)) for field in fields]  # concrete: never None
