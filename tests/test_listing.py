@@ -77,3 +77,16 @@ def test_listed_jobs_can_be_written_back(store: DjangoJobStore, make_job: MakeJo
     job._modify(args=(1,))  # only the arguments: the stored next run time stays
     store.update_job(job)
     assert Job.objects.get(id="one").args == [1]
+
+
+def test_get_all_jobs_flags_a_broken_row_and_lists_the_rest(
+    monkeypatch: pytest.MonkeyPatch, store: DjangoJobStore, make_job: MakeJob
+) -> None:
+    from django_clockwork import jobstore
+
+    monkeypatch.setattr(jobstore, "LIST_CHUNK", 1)
+    for n in range(3):
+        store.add_job(make_job(f"j{n}", trigger=DateTrigger(START + timedelta(hours=n))))
+    Job.objects.filter(id="j1").update(func="tests.moved_away:noop")
+    assert [job.id for job in store.get_all_jobs()] == ["j0", "j2"]
+    assert "moved_away" in Job.objects.get(id="j1").load_error

@@ -187,6 +187,7 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
             .order_by(F("next_run_time").asc(nulls_last=True), "id")
         )
         jobs = []
+        failed: list[tuple[Job, Exception]] = []
         shared: dict[str, str] = {}  # one string object per distinct function and executor
         for row in rows.iterator(chunk_size=LIST_CHUNK):
             row.func = shared.setdefault(row.func, row.func)
@@ -194,7 +195,9 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
             try:
                 jobs.append(self._restore(row))
             except Exception as exc:
-                self._flag(row, exc)
+                failed.append((row, exc))
+        for row, error in failed:  # after the read: SQLite does not isolate a write from it
+            self._flag(row, error)
         return jobs
 
     def get_next_run_time(self) -> datetime | None:
