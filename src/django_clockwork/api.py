@@ -213,7 +213,9 @@ def get_jobs() -> list[ScheduledJob]:
 def iter_jobs(*, chunk_size: int = 1000) -> Iterator[ScheduledJob]:
     """The jobs of :func:`get_jobs`, in the same order, one at a time: rows are read
     ``chunk_size`` at a time (``QuerySet.iterator``), so memory stays flat whatever the
-    number of jobs. Consume it promptly: it holds a database cursor until exhausted."""
+    number of jobs. Consume it promptly: it holds a database cursor until exhausted. As with
+    ``QuerySet.iterator()`` on SQLite, changing jobs while iterating may show a changed row
+    twice or not at all there; collect the ids first if you change jobs as you go."""
     rows = (
         _rows()
         .active()
