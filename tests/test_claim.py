@@ -246,7 +246,9 @@ def test_the_recheck_finds_broken_rows_by_the_generated_column(
     table = connection.ops.quote_name(Job._meta.db_table)
     with connection.cursor() as cursor:  # a hand edit: the database computes the column
         cursor.execute(f"UPDATE {table} SET load_error = %s WHERE id = %s", ["x", "by-hand"])
-    assert "broken" in str(Job.objects.broken().query)
+    query = str(Job.objects.broken().query)
+    assert "broken" in query
+    assert ("unlikely(" in query) == (connection.vendor == "sqlite")  # else SQLite may scan
     assert sorted(Job.objects.broken().values_list("id", flat=True)) == ["by-hand", "flagged"]
     Job.objects.filter(id="flagged").update(load_error="")
     assert list(Job.objects.broken().values_list("id", flat=True)) == ["by-hand"]

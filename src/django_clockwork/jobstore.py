@@ -418,7 +418,8 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
         if time.monotonic() - self._last_recheck < BROKEN_RECHECK_SECONDS:
             return
         self._last_recheck = time.monotonic()
-        for row in self._rows().broken():
+        # Unordered: ordered by next run time, SQLite walks that index over every row instead.
+        for row in self._rows().broken().order_by():
             try:
                 self._load(row)
             except Exception:
