@@ -101,6 +101,10 @@ class Target:
     def all_jobs(self) -> list[Any]:
         return list(self.store.get_all_jobs())
 
+    def stream_jobs(self) -> Iterator[Any] | None:
+        """Every job one at a time, where the target has a streaming form (else None)."""
+        return None
+
     @contextlib.contextmanager
     def counting(self) -> Iterator[list[tuple[str, Any]]]:
         """The SQL statements (with their parameters) sent inside the block, in order."""
@@ -256,6 +260,11 @@ class Ours(Store):
         from django_clockwork import api
 
         return list(api.get_jobs())
+
+    def stream_jobs(self) -> Iterator[Any] | None:
+        from django_clockwork import api
+
+        return api.iter_jobs()
 
     def clear(self) -> None:
         databases.truncate(

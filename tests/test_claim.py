@@ -237,6 +237,23 @@ def test_fixed_row_is_picked_up_again(
     assert [job.id for job in claim_pass(store, utc(2030, 1, 1, 0, 0, 2))] == ["broken"]
 
 
+def test_the_recheck_finds_broken_rows_by_the_generated_column(
+    store: DjangoJobStore, make_job: MakeJob
+) -> None:
+    for job_id in ("healthy", "flagged", "by-hand"):
+        store.add_job(make_job(job_id, trigger=EVERY_MINUTE))
+    Job.objects.filter(id="flagged").update(load_error="ImportError: gone")
+    table = connection.ops.quote_name(Job._meta.db_table)
+    with connection.cursor() as cursor:  # a hand edit: the database computes the column
+        cursor.execute(f"UPDATE {table} SET load_error = %s WHERE id = %s", ["x", "by-hand"])
+    query = str(Job.objects.broken().query)
+    assert "broken" in query
+    assert ("unlikely(" in query) == (connection.vendor == "sqlite")  # else SQLite may scan
+    assert sorted(Job.objects.broken().values_list("id", flat=True)) == ["by-hand", "flagged"]
+    Job.objects.filter(id="flagged").update(load_error="")
+    assert list(Job.objects.broken().values_list("id", flat=True)) == ["by-hand"]
+
+
 def test_claiming_many_jobs_takes_few_queries(
     scheduler, make_job: MakeJob, django_assert_max_num_queries
 ) -> None:  # type: ignore[no-untyped-def]

@@ -4,9 +4,10 @@ Each target runs in a fresh process (``python -m benchmarks probe-memory TARGET 
 reads its RSS after Django is set up (the baseline), starts the target's scheduler on N
 stored jobs (far in the future; MemoryJobStore's are added in that process), waits 2 s
 (0.5 s in the smoke run),
-reads its RSS again, resets the kernel's peak (``/proc/self/clear_refs``) and lists every
-job (``api.get_jobs()`` for ours, ``get_all_jobs()`` for the stores), then reads the peak
-(``VmHWM``). Linux only (``/proc``).
+reads its RSS again, resets the kernel's peak (``/proc/self/clear_refs``), streams every job
+where the target has a streaming form (``api.iter_jobs()`` for ours) and reads the peak
+(``VmHWM``), then resets it again, lists every job (``api.get_jobs()`` for ours,
+``get_all_jobs()`` for the stores) and reads the peak. Linux only (``/proc``).
 """
 
 from __future__ import annotations
@@ -59,11 +60,22 @@ def probe(name: str, size: int) -> int:
     time.sleep(0.5 if size < 1000 else 2)
     running = status("VmRSS")
     Path("/proc/self/clear_refs").write_text("5")  # the peak starts again from now
+    stream = target.stream_jobs()
+    streamed = None if stream is None else sum(1 for _job in stream)
+    stream_peak = None if stream is None else status("VmHWM")
+    Path("/proc/self/clear_refs").write_text("5")
     listed = len(target.all_jobs())
     peak = status("VmHWM")
     scheduler.shutdown()
     target.close()
-    result = {"baseline": baseline, "running": running, "peak": peak, "listed": listed}
+    result = {
+        "baseline": baseline,
+        "running": running,
+        "peak": peak,
+        "listed": listed,
+        "stream_peak": stream_peak,
+        "streamed": streamed,
+    }
     print(RESULT + json.dumps(result), flush=True)
     return 0
 
@@ -88,17 +100,24 @@ def measure(target: Target, size: int, figures: dict[str, dict[str, list[float]]
     if done.returncode != 0 or not found:
         raise BenchmarkError(f"memory {target.name}: the probe failed ({done.returncode})")
     result = json.loads(found[-1][len(RESULT) :])
-    if result["listed"] != size:
-        raise BenchmarkError(f"memory {target.name}: listed {result['listed']} of {size} jobs")
-    for key in ("baseline", "running", "peak"):
-        figures[key].setdefault(target.name, []).append(result[key])
+    for how in ("listed", "streamed"):
+        if result[how] not in (size, None):
+            raise BenchmarkError(f"memory {target.name}: {how} {result[how]} of {size} jobs")
+    for key in ("baseline", "running", "peak", "stream_peak"):
+        if result[key] is not None:
+            figures[key].setdefault(target.name, []).append(result[key])
 
 
 def run(context: Context) -> list[Measure]:
     from django.db import connection
 
     size = 500 if context.smoke else 100_000
-    figures: dict[str, dict[str, list[float]]] = {"baseline": {}, "running": {}, "peak": {}}
+    figures: dict[str, dict[str, list[float]]] = {
+        "baseline": {},
+        "running": {},
+        "peak": {},
+        "stream_peak": {},
+    }
     for _ in range(context.repetitions(1)):
         for target in context.targets:
             log(f"  {target.name}: {size:,} jobs")
@@ -110,4 +129,5 @@ def run(context: Context) -> list[Measure]:
         Measure(name, "RSS MiB before the scheduler", figures["baseline"], False),
         Measure(name, "RSS MiB, scheduler running", figures["running"], False),
         Measure(name, "peak RSS MiB while listing all", figures["peak"], False),
+        Measure(name, "peak RSS MiB while streaming all", figures["stream_peak"], False),
     ]

@@ -58,7 +58,7 @@ class _Unset:
 UNSET: Any = _Unset()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ScheduledJob:
     """A job as stored: a snapshot of its row, with no methods that reach the database."""
 
@@ -185,15 +185,16 @@ def add_job(
         del state["name"]  # APScheduler names the job after its function
     job = _new_job(state)
     store = DjangoJobStore(database=conf.database, source=source)
-    with transaction.atomic(using=store.database):
-        try:
-            store.add_job(job)
-        except ConflictingIdError:
-            if not replace_existing:
-                raise JobExistsError(job_id) from None
+    try:
+        row = store.insert(job, **columns)  # one statement
+    except ConflictingIdError:
+        if not replace_existing:
+            raise JobExistsError(job_id) from None
+        with transaction.atomic(using=store.database):
             _retrying(lambda: store.update_job(job))
-        _rows().filter(id=job_id).update(**columns)  # ours, not APScheduler's: not in row_fields
-    return _get(job_id)
+            _rows().filter(id=job_id).update(**columns)  # ours: not in row_fields
+        return _get(job_id)
+    return ScheduledJob.from_row(row)  # what was written: no need to read it back
 
 
 def get_job(job_id: str) -> ScheduledJob | None:
@@ -203,9 +204,26 @@ def get_job(job_id: str) -> ScheduledJob | None:
 
 
 def get_jobs() -> list[ScheduledJob]:
-    """Every job that has not finished, soonest first, paused jobs last, broken ones included."""
-    rows = _rows().active().order_by(F("next_run_time").asc(nulls_last=True), "id")
-    return [ScheduledJob.from_row(row) for row in rows.iterator()]
+    """Every job that has not finished, soonest first, paused jobs last, broken ones included.
+
+    A list holds every job at once; :func:`iter_jobs` streams them."""
+    return list(iter_jobs())
+
+
+def iter_jobs(*, chunk_size: int = 1000) -> Iterator[ScheduledJob]:
+    """The jobs of :func:`get_jobs`, in the same order, one at a time: rows are read
+    ``chunk_size`` at a time (``QuerySet.iterator``), so memory stays flat whatever the
+    number of jobs. Consume it promptly: it holds a database cursor until exhausted. As with
+    ``QuerySet.iterator()`` on SQLite, changing jobs while iterating may show a changed row
+    twice or not at all there; collect the ids first if you change jobs as you go."""
+    rows = (
+        _rows()
+        .active()
+        .defer("created_at", "updated_at", "declaration")
+        .order_by(F("next_run_time").asc(nulls_last=True), "id")
+    )
+    for row in rows.iterator(chunk_size=chunk_size):
+        yield ScheduledJob.from_row(row)
 
 
 def modify_job(job_id: str, **changes: Any) -> ScheduledJob:

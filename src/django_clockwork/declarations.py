@@ -39,7 +39,6 @@ from apscheduler.jobstores.base import ConflictingIdError
 from apscheduler.triggers.calendarinterval import CalendarIntervalTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -427,12 +426,11 @@ def _job(declaration: Declaration, next_run_time: Any) -> Any:
 def _create(declaration: Declaration, fingerprint: str) -> None:
     conf = get_conf()
     job = _job(declaration, "first")
-    with transaction.atomic(using=conf.database):
-        DjangoJobStore(database=conf.database, source=JobSource.CODE).add_job(job)
-        Job.objects.using(conf.database).filter(id=declaration.id).update(
-            declaration=fingerprint,
-            long_running_after=declaration.options.get("long_running_after"),
-        )
+    DjangoJobStore(database=conf.database, source=JobSource.CODE).insert(
+        job,
+        declaration=fingerprint,
+        long_running_after=declaration.options.get("long_running_after"),
+    )
 
 
 def _update(declaration: Declaration, fingerprint: str, row: Job, rows: Any) -> bool:

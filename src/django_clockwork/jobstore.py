@@ -24,13 +24,14 @@ from apscheduler.jobstores.base import (
     ConflictingIdError,
     JobLookupError,
 )
-from django.db import IntegrityError, InterfaceError, OperationalError, transaction
+from django.db import InterfaceError, OperationalError
 from django.db.models import F
 from django.utils import timezone
 
 from django_clockwork import allowed, aps
 from django_clockwork.claim import ClaimConflictError, Claimer
 from django_clockwork.conf import get_conf
+from django_clockwork.insertion import insert_row
 from django_clockwork.jsoncolumn import decoded
 from django_clockwork.ledger import Ledger
 from django_clockwork.logtext import user
@@ -50,6 +51,24 @@ BROKEN_RECHECK_SECONDS = 60.0
 #: While claims are cut short for want of room, the next run time is read from the table
 #: at most this often (seconds); in between the executor's wake-up ends the wait.
 LOOK_EVERY = 0.5
+#: Rows read per round trip when listing every job.
+LIST_CHUNK = 1000
+#: The columns a job is restored from (and ``_flag`` reads).
+_JOB_COLUMNS = (
+    "id",
+    "name",
+    "func",
+    "trigger",
+    "args",
+    "kwargs",
+    "executor",
+    "misfire_grace_time",
+    "coalesce",
+    "max_instances",
+    "next_run_time",
+    "version",
+    "load_error",
+)
 
 
 class StoredJob(aps.ClaimedJob):
@@ -170,13 +189,27 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
 
     @retry_on_disconnect
     def get_all_jobs(self) -> list[StoredJob]:
-        rows = self._rows().active().order_by(F("next_run_time").asc(nulls_last=True), "id")
+        """Every job that has not finished, soonest first, paused last (APScheduler's
+        contract: a list). Rows are read ``LIST_CHUNK`` at a time with only the columns a
+        job needs, so the jobs themselves are all this holds at the end."""
+        rows = (
+            self._rows()
+            .active()
+            .only(*_JOB_COLUMNS)
+            .order_by(F("next_run_time").asc(nulls_last=True), "id")
+        )
         jobs = []
-        for row in rows:
+        failed: list[tuple[Job, Exception]] = []
+        shared: dict[str, str] = {}  # one string object per distinct function and executor
+        for row in rows.iterator(chunk_size=LIST_CHUNK):
+            row.func = shared.setdefault(row.func, row.func)
+            row.executor = shared.setdefault(row.executor, row.executor)
             try:
                 jobs.append(self._restore(row))
             except Exception as exc:
-                self._flag(row, exc)
+                failed.append((row, exc))
+        for row, error in failed:  # after the read: SQLite does not isolate a write from it
+            self._flag(row, error)
         return jobs
 
     def get_next_run_time(self) -> datetime | None:
@@ -277,18 +310,27 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
 
     # -- writes ------------------------------------------------------------------------------
 
-    @retry_on_disconnect
     def add_job(self, job: APJob) -> None:
+        self.insert(job)
+
+    @retry_on_disconnect
+    def insert(self, job: APJob, **columns: Any) -> Job:
+        """Add ``job`` in one statement (see :mod:`~django_clockwork.insertion`), with
+        ``columns``: options of ours that APScheduler's job does not carry (e.g.
+        ``long_running_after``). Returns the row as written.
+
+        Raises ``ConflictingIdError`` if a job that has not finished has the id; a finished
+        one-off job's row is replaced.
+        """
         fields = row_fields(job)
-        rows = self._rows()
-        with transaction.atomic(using=self.database):
-            rows.filter(id=job.id, finished_at__isnull=False).delete()
-            try:
-                with transaction.atomic(using=self.database):
-                    rows.create(id=job.id, source=self.source, **fields)
-            except IntegrityError:
-                raise ConflictingIdError(job.id) from None
+        if fields["next_run_time"] is not None:
+            fields["next_run_time"] = fields["next_run_time"].astimezone(dt_timezone.utc)
+        row = Job(id=job.id, source=self.source, **fields, **columns)
+        drop_broken_connection(self.database)
+        if not insert_row(self.database, row):
+            raise ConflictingIdError(job.id)
         self._synced.remember(job)
+        return row
 
     @retry_on_disconnect
     def update_job(self, job: APJob) -> None:
@@ -407,7 +449,8 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
         if time.monotonic() - self._last_recheck < BROKEN_RECHECK_SECONDS:
             return
         self._last_recheck = time.monotonic()
-        for row in self._rows().broken():
+        # Unordered: ordered by next run time, SQLite walks that index over every row instead.
+        for row in self._rows().broken().order_by():
             try:
                 self._load(row)
             except Exception:

@@ -21,6 +21,14 @@ from django_clockwork.serialization import (
 )
 
 
+class _Seen(weakref.ref):  # type: ignore[type-arg]
+    """A weak reference to a job object with the ``next_run_time`` it carried then."""
+
+    __slots__ = ("carried", "key")
+    key: int
+    carried: datetime | None
+
+
 class SyncedRunTimes:
     """The ``next_run_time`` each job object carried when it last matched its row.
 
@@ -28,30 +36,33 @@ class SyncedRunTimes:
     job's ``next_run_time`` only if the writer changed it since then, so that a copy read
     before a claim advanced the row never restores the old time. Keyed by identity and held
     weakly: APScheduler's ``Job`` compares by id and cannot be hashed, and the store must not
-    keep the scheduler's job objects alive.
+    keep the scheduler's job objects alive. One small object per job (a listing of 100,000
+    jobs remembers them all), dropped when the job object is.
     """
 
     def __init__(self) -> None:
-        self._times: dict[int, tuple[weakref.ref[APJob], datetime | None]] = {}
+        self._times: dict[int, _Seen] = {}
+        self._drop = self._forget  # one callback shared by every reference
 
     def remember(self, job: APJob) -> None:
-        key = id(job)
+        seen = _Seen(job, self._drop)
+        seen.key = id(job)
+        seen.carried = job.next_run_time
+        self._times[seen.key] = seen
 
-        def forget(ref: weakref.ref[APJob]) -> None:
-            entry = self._times.get(key)
-            if entry is not None and entry[0] is ref:
-                self._times.pop(key, None)
-
-        self._times[key] = (weakref.ref(job, forget), job.next_run_time)
+    def _forget(self, seen: weakref.ref[APJob]) -> None:
+        key = getattr(seen, "key", None)
+        if key is not None and self._times.get(key) is seen:
+            del self._times[key]
 
     def changed(self, job: APJob) -> bool | None:
         """Whether the job's ``next_run_time`` changed since it was remembered; None for an
         object this store never saw."""
         now_carried = job.next_run_time
-        entry = self._times.get(id(job))
-        if entry is None or entry[0]() is not job:
+        seen = self._times.get(id(job))
+        if seen is None or seen() is not job:
             return None
-        return bool(now_carried != entry[1])
+        return bool(now_carried != seen.carried)
 
 
 def check_reference(job: APJob) -> None:

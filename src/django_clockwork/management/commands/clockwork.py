@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import itertools
 import json
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -104,6 +106,21 @@ def _unknown(job_id: str) -> CommandError:
     )
 
 
+#: ``clockwork list`` sizes its columns to this many first rows, then streams the rest.
+LIST_WIDTH_ROWS = 500
+_LIST_COLUMNS = (
+    "id",
+    "name",
+    "func",
+    "trigger",
+    "next_run_time",
+    "finished_at",
+    "undeclared_at",
+    "load_error",
+    "source",
+)
+
+
 class List(Subcommand):
     name = "list"
     help = (
@@ -121,55 +138,60 @@ class List(Subcommand):
         latest = latest.order_by("-scheduled_run_time")
         rows = (
             Job.objects.using(get_conf().database)
+            .only(*_LIST_COLUMNS)
             .annotate(
                 last_outcome=Subquery(latest.values("status")[:1]),
                 last_run=Subquery(latest.values("scheduled_run_time")[:1]),
             )
             .order_by(F("next_run_time").asc(nulls_last=True), "id")
+            .iterator(chunk_size=1000)  # streams: one chunk of rows at a time
         )
         if options["json"]:
-            command.stdout.write("[")
-            for index, row in enumerate(rows.iterator()):  # streams: one row at a time
-                entry = {
-                    "id": row.id,
-                    "name": row.name,
-                    "func": row.func,
-                    "description": describe(row.trigger),
-                    "trigger": row.trigger if isinstance(row.trigger, dict) else None,
-                    "next_run_time": row.next_run_time.isoformat() if row.next_run_time else None,
-                    "state": state_of(row),
-                    "last_outcome": _annotation(row, "last_outcome"),
-                    "last_run_time": _annotation(row, "last_run").isoformat()
-                    if _annotation(row, "last_run")
-                    else None,
-                    "source": row.source,
-                    "load_error": row.load_error,
-                }
-                prefix = "\n  " if index == 0 else ",\n  "
-                command.stdout.write(prefix + json.dumps(entry), ending="")
-            command.stdout.write("\n]")
-            return
+            self._json(command, rows)
+        else:
+            self._table(command, options, rows)
+
+    def _json(self, command: BaseCommand, rows: Iterator[Job]) -> None:
+        command.stdout.write("[")
+        for index, row in enumerate(rows):
+            entry = {
+                "id": row.id,
+                "name": row.name,
+                "func": row.func,
+                "description": describe(row.trigger),
+                "trigger": row.trigger if isinstance(row.trigger, dict) else None,
+                "next_run_time": row.next_run_time.isoformat() if row.next_run_time else None,
+                "state": state_of(row),
+                "last_outcome": _annotation(row, "last_outcome"),
+                "last_run_time": _annotation(row, "last_run").isoformat()
+                if _annotation(row, "last_run")
+                else None,
+                "source": row.source,
+                "load_error": row.load_error,
+            }
+            prefix = "\n  " if index == 0 else ",\n  "
+            command.stdout.write(prefix + json.dumps(entry), ending="")
+        command.stdout.write("\n]")
+
+    def _table(self, command: BaseCommand, options: dict[str, Any], rows: Iterator[Job]) -> None:
+        """Columns as wide as their widest cell among the first ``LIST_WIDTH_ROWS`` rows; a
+        longer cell further down pushes the rest of its line to the right."""
         header = ("ID", "SCHEDULE", "NEXT RUN", "STATE", "LAST RUN")
-        lines = []
-        for row in rows.iterator():
-            outcome = (
-                "-"
-                if _annotation(row, "last_outcome") is None
-                else f"{_annotation(row, 'last_outcome')} ({_when(_annotation(row, 'last_run'))})"
-            )
-            lines.append(
-                (row.id, describe(row.trigger), _when(row.next_run_time), state_of(row), outcome)
-            )
-        if not lines:
+        first = [_line(row) for row in itertools.islice(rows, LIST_WIDTH_ROWS)]
+        if not first:
             if options["verbosity"] > 0:
                 command.stdout.write("No jobs.")
             return
-        widths = [max(len(str(line[i])) for line in [header, *lines]) for i in range(4)]
-        for line in [header, *lines]:
-            cells = [
-                str(cell).ljust(widths[i]) if i < 4 else str(cell) for i, cell in enumerate(line)
-            ]
+        widths = [max(len(line[i]) for line in [header, *first]) for i in range(4)]
+        for line in itertools.chain([header], first, map(_line, rows)):
+            cells = [cell.ljust(widths[i]) if i < 4 else cell for i, cell in enumerate(line)]
             command.stdout.write("  ".join(cells).rstrip())
+
+
+def _line(row: Job) -> tuple[str, str, str, str, str]:
+    outcome = _annotation(row, "last_outcome")
+    last = "-" if outcome is None else f"{outcome} ({_when(_annotation(row, 'last_run'))})"
+    return (row.id, describe(row.trigger), _when(row.next_run_time), state_of(row), last)
 
 
 class Show(Subcommand):
