@@ -37,7 +37,7 @@ from django_clockwork.ledger import (
 )
 from django_clockwork.logtext import format_time
 from django_clockwork.models import ExecutionStatus, JobExecution
-from django_clockwork.reconnect import drop_broken_connection
+from django_clockwork.reconnect import replace_dead_connections
 
 logger = logging.getLogger(__name__)
 
@@ -208,7 +208,7 @@ class LedgerWriter:
                 time.sleep(delay)
 
     def _apply(self, statements: dict[Transition, list[tuple[Key, dict[str, Any]]]]) -> None:
-        drop_broken_connection(self.database)
+        replace_dead_connections()  # idle for a while: the server may have ended it
         refused: list[tuple[Transition, list[Key]]] = []
         with transaction.atomic(using=self.database):
             connection = connections[self.database]
