@@ -171,7 +171,9 @@ class BaseJobForm(forms.ModelForm):  # type: ignore[type-arg]
         if not self.preview:
             self.add_error("trigger_type", "This trigger never fires (after now): it is refused.")
             return
-        if self.preview[0].local < timezone.now():
+        if cleaned.get("trigger_type") == "date" and self.preview[0].local < timezone.now():
+            # A recurring trigger whose first fire time is just behind now (a calendar
+            # interval at 03:00, saved at 03:30) runs it at once, as APScheduler does.
             self.add_error("run_date", "This time has passed: the job would never run on time.")
             return
         self.trigger = trigger
