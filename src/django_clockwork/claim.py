@@ -26,6 +26,7 @@ from django_clockwork.ledger import Ledger, NewRun
 from django_clockwork.logtext import format_times, user
 from django_clockwork.models import Job, SchedulerNode
 from django_clockwork.reconnect import drop_broken_connection
+from django_clockwork.tasktargets import TaskTarget, task_of
 from django_clockwork.wakeups import CLAIMING_SETTING
 
 logger = logging.getLogger(__name__)
@@ -46,6 +47,8 @@ class Claim:
     backlog: Missed | None = None
     #: The job's own long-running threshold in seconds (None: ``LONG_RUNNING_AFTER``).
     long_running_after: float | None = None
+    #: The job's Task, for a job that enqueues one instead of calling a function.
+    task: TaskTarget | None = None
 
     @property
     def handed_out(self) -> list[datetime]:
@@ -170,10 +173,11 @@ class Claimer:
                 refused,
                 backlog=self._report_missed(plan, recorded),
                 long_running_after=plan.row.long_running_after,
+                task=task_of(plan.job),
             )
             jobs.append(plan.job)
         for job, asked in requested.values():  # run now, and not due in this claim
-            job._clockwork_claim = Claim(self.database, tuple(sorted(asked)))
+            job._clockwork_claim = Claim(self.database, tuple(sorted(asked)), task=task_of(job))
             jobs.append(job)
         return jobs
 
@@ -309,7 +313,7 @@ class Claimer:
                 job_id=plan.row.id,
                 scheduled_run_time=plan.missed.first,
                 job_name=plan.row.name,
-                func=plan.row.func,
+                func=plan.row.task or plan.row.func,
                 missed_reason=plan.missed.describe(),
             )
             for plan in plans
@@ -320,7 +324,7 @@ class Claimer:
                 job_id=plan.row.id,
                 scheduled_run_time=run_time,
                 job_name=plan.row.name,
-                func=plan.row.func,
+                func=plan.row.task or plan.row.func,
                 skipped_reason=(
                     f"max_instances ({busy[plan.row.id]}) reached: that many runs were "
                     "unfinished on live schedulers; this run was skipped"

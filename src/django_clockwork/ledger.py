@@ -317,8 +317,30 @@ class Ledger:
     def skipped(self, job_id: str, run_times: Collection[datetime], *, reason: str) -> int:
         return self._move(SKIPPED, job_id, run_times, finished_at=now(), exception=reason)
 
-    def enqueued(self, job_id: str, run_time: datetime, *, note: str = "") -> bool:
-        return self._move(ENQUEUED, job_id, [run_time], started_at=now(), exception=note) == 1
+    def enqueued(
+        self,
+        job_id: str,
+        run_time: datetime,
+        *,
+        note: str = "",
+        backend: str = "",
+        result_id: str = "",
+        durable: bool = True,
+    ) -> bool:
+        """The run was handed to a task backend (``backend``) as result ``result_id``.
+
+        Inside the claim's transaction (``durable=False``) it is one attempt: a retry cannot
+        help a transaction that failed.
+        """
+        fields = {
+            "started_at": now(),
+            "exception": note,
+            "task_backend": backend,
+            "task_result_id": result_id,
+            "hostname": HOSTNAME,
+            "pid": os.getpid(),
+        }
+        return self._move(ENQUEUED, job_id, [run_time], durable=durable, **fields) == 1
 
     def abandoned(
         self, job_id: str, run_times: Collection[datetime], *, reason: str, durable: bool = True
