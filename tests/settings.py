@@ -138,7 +138,13 @@ if TASKS_PACKAGE:
             "QUEUES": ["default", "emails"],
         },
         **(
-            {"database": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": []}}
+            {
+                "database": {
+                    "BACKEND": "django_tasks_db.DatabaseBackend",
+                    "QUEUES": [],
+                    "OPTIONS": {"id_function": "tests.tasks.result_id"},
+                }
+            }
             if find_spec("django_tasks_db")
             else {}
         ),

@@ -1,6 +1,8 @@
 """Tasks of Django's tasks framework that the tests schedule (importable by workers)."""
 
 import os
+import time
+import uuid
 from pathlib import Path
 
 from django_clockwork import taskframework
@@ -36,3 +38,22 @@ def not_a_task() -> None:
 
 #: A Task bound to a name other than its function's: a path must name it where it is defined.
 alias = add
+
+
+def result_id() -> uuid.UUID:
+    """The ``id_function`` of the tests' database backend: a new UUID, as its default.
+
+    When ``CLOCKWORK_SLOW_ENQUEUE`` names a directory holding a file ``once``, the first process
+    to take that file (a rename, so only one does) writes its pid to ``in-claim`` and sleeps:
+    it is inside its claim's transaction, where a test kills it.
+    """
+    slow = os.environ.get("CLOCKWORK_SLOW_ENQUEUE")
+    if slow:
+        try:
+            os.rename(Path(slow) / "once", Path(slow) / "taken")
+        except FileNotFoundError:
+            pass
+        else:
+            (Path(slow) / "in-claim").write_text(str(os.getpid()))
+            time.sleep(60)
+    return uuid.uuid4()

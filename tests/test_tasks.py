@@ -288,3 +288,128 @@ def test_a_bad_declared_task_job_is_refused_where_it_is_declared() -> None:
 def test_the_enqueuer_refuses_to_be_called() -> None:
     with pytest.raises(RuntimeError, match="only a ClockworkExecutor"):
         tasktargets.enqueue_task()
+
+
+# -- django-tasks-db: enqueued inside the claim's transaction ------------------------------------
+
+needs_db_backend = pytest.mark.skipif(
+    tasktargets._database_backend_class() is None, reason="django-tasks-db is not installed"
+)
+
+
+def db_results() -> Any:
+    from django_tasks_db.models import DBTaskResult
+
+    return DBTaskResult.objects.all()
+
+
+def add_db_task_job(job_id: str = "db", **options: Any) -> None:
+    api.add_job(
+        task="tests.tasks.add",
+        trigger="interval",
+        minutes=5,
+        id=job_id,
+        args=[1, 2],
+        task_options={"backend": "database", **options},
+    )
+    Job.objects.filter(id=job_id).update(next_run_time=timezone.now() - timedelta(seconds=1))
+
+
+@needs_db_backend
+def test_the_database_backend_is_enqueued_by_the_claim(store: DjangoJobStore) -> None:
+    add_db_task_job(priority=7)
+    (job,) = store.get_due_jobs(timezone.now())
+    assert job._get_run_times(timezone.now()) == []  # nothing left for the executor
+    run = JobExecution.objects.get(job_id="db")
+    (result,) = db_results()
+    assert (run.status, run.task_backend, run.task_result_id) == (
+        S.ENQUEUED,
+        "database",
+        str(result.id),
+    )
+    assert (result.task_path, result.priority, result.args_kwargs) == (
+        "tests.tasks.add",
+        7,
+        {"args": [1, 2], "kwargs": {}},
+    )
+
+
+@needs_db_backend
+def test_a_claim_that_does_not_commit_enqueues_nothing(
+    store: DjangoJobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The task row and the ledger row commit together: a scheduler that dies (here, fails)
+    after the enqueue and before its commit leaves the run time to the next claim."""
+    from django_clockwork.ledger import Ledger
+
+    add_db_task_job()
+
+    def die(*args: Any, **kwargs: Any) -> bool:
+        raise KeyboardInterrupt("the scheduler died here")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Ledger, "enqueued", die)
+        with pytest.raises(KeyboardInterrupt):
+            store.get_due_jobs(timezone.now())
+    assert not db_results().exists()
+    assert not JobExecution.objects.exists()
+    store.get_due_jobs(timezone.now())
+    assert db_results().count() == 1
+    assert JobExecution.objects.get().status == S.ENQUEUED
+    assert store.get_due_jobs(timezone.now()) == []
+    assert db_results().count() == 1
+
+
+@needs_db_backend
+def test_a_refused_enqueue_in_the_claim_is_a_failed_run(
+    store: DjangoJobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_db_task_job()
+    add_db_task_job("other")
+
+    def refuse(self: Any, task: Any, args: Any, kwargs: Any) -> Any:
+        if not getattr(refuse, "done", False):
+            refuse.done = True  # type: ignore[attr-defined]
+            raise ValueError("refused once")
+        return original(self, task, args, kwargs)
+
+    backend_class = tasktargets._database_backend_class()
+    assert backend_class is not None
+    original = backend_class.enqueue
+    monkeypatch.setattr(backend_class, "enqueue", refuse)
+    store.get_due_jobs(timezone.now())
+    statuses = sorted(JobExecution.objects.values_list("status", flat=True))
+    assert statuses == [S.ENQUEUED, S.FAILED]
+    assert "ValueError: refused once" in JobExecution.objects.get(status=S.FAILED).exception
+    assert db_results().count() == 1
+
+
+@needs_db_backend
+def test_a_run_claimed_ahead_is_enqueued_to_run_at_its_time(store: DjangoJobStore) -> None:
+    add_db_task_job()
+    due = timezone.now() + timedelta(seconds=0.5)
+    Job.objects.filter(id="db").update(next_run_time=due)
+    store.claim_ahead = timedelta(seconds=2)
+    store.get_due_jobs(timezone.now())
+    (result,) = db_results()
+    assert result.run_after == due
+
+
+def test_other_backends_are_enqueued_by_the_executor_after_the_claim(
+    store: DjangoJobStore,
+) -> None:
+    """At most once: the claim commits before the executor enqueues, so a scheduler that
+    dies in between loses the run (recorded abandoned by the others), never doubles it."""
+    api.add_job(
+        task="tests.tasks.add",
+        trigger="interval",
+        minutes=5,
+        id="d",
+        args=[1, 2],
+        task_options={"backend": "dummy"},
+    )
+    Job.objects.filter(id="d").update(next_run_time=timezone.now() - timedelta(seconds=1))
+    (job,) = store.get_due_jobs(timezone.now())
+    assert len(job._get_run_times(timezone.now())) == 1  # left for the executor
+    assert JobExecution.objects.get().status == S.SCHEDULED  # committed, not enqueued yet
+    assert store.get_due_jobs(timezone.now()) == []  # and nobody else may take it

@@ -305,11 +305,13 @@ class Ledger:
         exception: str,
         traceback: str = "",
         duration: float | None = None,
+        durable: bool = True,
     ) -> bool:
         fields: dict[str, Any] = {"exception": exception, "traceback": traceback}
         if duration is not None:
             fields["duration"] = duration
-        return self._move(FAILED, job_id, [run_time], finished_at=now(), **fields) == 1
+        moved = self._move(FAILED, job_id, [run_time], durable=durable, finished_at=now(), **fields)
+        return moved == 1
 
     def missed(self, job_id: str, run_times: Collection[datetime], *, reason: str) -> int:
         return self._move(MISSED, job_id, run_times, finished_at=now(), exception=reason)

@@ -53,8 +53,9 @@ class TaskTarget:
     def task(self) -> Any:
         return resolve(self.path)
 
-    def configured(self, run_time: datetime | None = None) -> Any:
-        """The Task with this target's options (``run_after`` from ``run_time``)."""
+    def configured(self, run_time: datetime | None = None, earliest: datetime | None = None) -> Any:
+        """The Task with this target's options (``run_after`` from ``run_time``, and not
+        before ``earliest``: a run enqueued ahead of its time)."""
         changes = {
             key: self.options[key]
             for key in ("backend", "queue_name", "priority")
@@ -63,6 +64,8 @@ class TaskTarget:
         delay = self.options.get("run_after")
         if delay is not None:
             changes["run_after"] = (run_time or _now()) + timedelta(seconds=delay)
+        if earliest is not None and changes.get("run_after", earliest) <= earliest:
+            changes["run_after"] = earliest
         return self.task().using(**changes)
 
     @classmethod
@@ -227,11 +230,47 @@ class Enqueued:
     result_id: str
 
 
-def enqueue(target: TaskTarget, args: Any, kwargs: Any, run_time: datetime) -> Enqueued:
+def enqueue(
+    target: TaskTarget,
+    args: Any,
+    kwargs: Any,
+    run_time: datetime,
+    earliest: datetime | None = None,
+) -> Enqueued:
     """Enqueue the target's task with the job's arguments; the backend's errors propagate."""
-    task = target.configured(run_time)
+    task = target.configured(run_time, earliest)
     result = task.enqueue(*args, **kwargs)
     return Enqueued(backend=str(result.backend), result_id=str(result.id))
+
+
+def enqueues_in(target: TaskTarget, database: str) -> bool:
+    """Whether enqueueing the target writes to ``database`` and nothing else: its backend is
+    django-tasks-db's ``DatabaseBackend`` and its results table is routed to ``database``.
+    Such an enqueue can run inside the claim's transaction (exactly once per run time)."""
+    try:
+        backend = taskframework.backend(target.backend_alias)
+    except (LookupError, ImportError):
+        return False
+    database_backend = _database_backend_class()
+    if database_backend is None or not isinstance(backend, database_backend):
+        return False
+    from django.apps import apps
+    from django.db import router
+
+    if not apps.is_installed("django_tasks_db"):
+        return False
+    from django_tasks_db.models import DBTaskResult
+
+    return bool(router.db_for_write(DBTaskResult) == database)
+
+
+def _database_backend_class() -> type[Any] | None:
+    try:
+        from django_tasks_db import DatabaseBackend
+    except (ImportError, ValueError):  # ValueError: on Django 5.2 without the backport
+        return None
+    found: type[Any] = DatabaseBackend
+    return found
 
 
 def _now() -> datetime:
