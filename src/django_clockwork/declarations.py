@@ -124,11 +124,17 @@ class Declaration:
 
 _declarations: dict[str, Declaration] = {}
 _functions: dict[str, Callable[..., Any]] = {}
+_tasks: dict[str, Any] = {}
 
 
 def declarations() -> list[Declaration]:
     """Every job declared so far (the ``jobs`` modules of installed apps are imported at start)."""
     return list(_declarations.values())
+
+
+def registered_tasks() -> dict[str, Any]:
+    """Tasks that jobs may enqueue (declared, or registered with ``@job_function``), by path."""
+    return dict(_tasks)
 
 
 def registered_functions() -> dict[str, Callable[..., Any]]:
@@ -145,10 +151,14 @@ def job_function(func: F_) -> F_: ...
 def job_function(func: None = None) -> Callable[[F_], F_]: ...
 def job_function(func: Any = None) -> Any:
     """Register a module-level function that jobs may run (from ``api`` or the admin) without
-    giving it a schedule; ``@job_function`` or ``@job_function()``."""
+    giving it a schedule; ``@job_function`` or ``@job_function()``. Above ``@task``, it offers
+    the Task to the admin's job form."""
 
     def register(target: F_) -> F_:
-        register_function(target)
+        if taskframework.is_task(target):
+            register_task(target)
+        else:
+            register_function(target)
         return target
 
     return register if func is None else register(func)
@@ -161,6 +171,14 @@ def register_function(func: Callable[..., Any]) -> str:
     allowed.register(func)
     _functions[ref] = func
     return ref
+
+
+def register_task(task: Any) -> str:
+    """Allow jobs to enqueue ``task`` (a Task) and offer it in the admin; returns its path."""
+    path = tasktargets.path_of(task)
+    allowed.register(tasktargets.function_of(task))
+    _tasks[path] = task
+    return path
 
 
 def scheduled_job(
@@ -215,8 +233,7 @@ def declare_job(
     """The plain form of :func:`scheduled_job`, for a callable (or a Task) defined elsewhere."""
     task, defined_by = "", func
     if taskframework.is_task(func):
-        task, defined_by = tasktargets.path_of(func), tasktargets.function_of(func)
-        allowed.register(defined_by)  # a Task declared in code may be enqueued from any module
+        task, defined_by = register_task(func), tasktargets.function_of(func)
         ref = tasktargets.ENQUEUER
     elif task_options is not None:
         raise InvalidJobError(f"{func!r}: task_options apply to a Task (decorated with @task).")
