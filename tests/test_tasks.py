@@ -108,8 +108,25 @@ def test_the_immediate_backend_runs_it_at_once(
     api.add_job(task="tests.tasks.add", trigger="interval", minutes=5, id="add", args=[2, 3])
     run = fire(store, executor, "add")
     (result,) = enqueued
-    assert (run.status, run.task_backend, run.task_result_id) == (S.ENQUEUED, "default", result.id)
+    assert (run.status, run.task_backend, run.task_result_id) == (
+        S.SUCCEEDED,  # the task ran at once, and its outcome completed the run
+        "default",
+        result.id,
+    )
     assert result.return_value == 5
+    assert run.duration is not None
+    assert run.started_at is not None
+
+
+def test_a_task_that_fails_at_once_makes_a_failed_run(
+    store: DjangoJobStore, executor: ClockworkExecutor
+) -> None:
+    api.add_job(task="tests.tasks.fail", trigger="interval", minutes=5, id="fail")
+    run = fire(store, executor, "fail")
+    assert run.status == S.FAILED
+    assert run.task_result_id
+    assert run.exception == "Task failed: builtins.RuntimeError"
+    assert "this task fails on purpose" in run.traceback
 
 
 def test_run_after_defers_the_task_from_the_run_time(
@@ -413,3 +430,18 @@ def test_other_backends_are_enqueued_by_the_executor_after_the_claim(
     assert len(job._get_run_times(timezone.now())) == 1  # left for the executor
     assert JobExecution.objects.get().status == S.SCHEDULED  # committed, not enqueued yet
     assert store.get_due_jobs(timezone.now()) == []  # and nobody else may take it
+
+
+@needs_db_backend
+def test_a_worker_s_task_finished_signal_completes_the_run(store: DjangoJobStore) -> None:
+    """What a worker with this app installed does (django-tasks-db's db_worker sends it)."""
+    add_db_task_job()
+    store.get_due_jobs(timezone.now())
+    (result,) = db_results()
+    result.claim("worker-1")
+    result.set_successful(3)
+    taskframework.signal("task_finished").send(sender=None, task_result=result.task_result)
+    run = JobExecution.objects.get()
+    assert (run.status, run.exception) == (S.SUCCEEDED, "")
+    assert run.started_at == result.started_at
+    assert run.duration == pytest.approx((result.finished_at - result.started_at).total_seconds())

@@ -33,7 +33,7 @@ from apscheduler.events import (
 from apscheduler.executors.base import BaseExecutor, MaxInstancesReachedError
 from django.db import connections
 
-from django_clockwork import aps, tasktargets
+from django_clockwork import aps, taskresults, tasktargets
 from django_clockwork.claim import claimed_job
 from django_clockwork.conf import get_conf
 from django_clockwork.groupcommit import LedgerWriter
@@ -362,6 +362,8 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
         finally:
             end_transactions()
         ledger.enqueued(job.id, run_time, backend=done.backend, result_id=done.result_id)
+        if getattr(done.result, "is_finished", False):  # run at once (the immediate backend)
+            taskresults.record(done.result)
         logger.info(
             'Job "%s": task %s enqueued on backend %r (result %s)',
             format_job(job),

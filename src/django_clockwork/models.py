@@ -199,7 +199,10 @@ class JobExecution(models.Model):
         max_length=100, blank=True, help_text="The task backend an enqueued run went to."
     )
     task_result_id = models.CharField(
-        max_length=255, blank=True, help_text="The task framework's result id of an enqueued run."
+        max_length=255,
+        blank=True,
+        db_index=True,
+        help_text="The task framework's result id of an enqueued run.",
     )
     node_id = models.CharField(
         max_length=32, blank=True, help_text="The scheduler node that claimed this run."

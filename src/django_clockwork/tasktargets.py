@@ -228,6 +228,8 @@ class Enqueued:
 
     backend: str
     result_id: str
+    #: The framework's ``TaskResult`` (finished already where the backend runs it at once).
+    result: Any = None
 
 
 def enqueue(
@@ -240,7 +242,7 @@ def enqueue(
     """Enqueue the target's task with the job's arguments; the backend's errors propagate."""
     task = target.configured(run_time, earliest)
     result = task.enqueue(*args, **kwargs)
-    return Enqueued(backend=str(result.backend), result_id=str(result.id))
+    return Enqueued(backend=str(result.backend), result_id=str(result.id), result=result)
 
 
 def enqueues_in(target: TaskTarget, database: str) -> bool:
