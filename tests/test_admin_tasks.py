@@ -176,3 +176,19 @@ def test_a_database_result_links_to_its_admin_page(admin_client: Client) -> None
     page = admin_client.get(reverse("admin:django_clockwork_jobexecution_change", args=[run.pk]))
     link = reverse("admin:django_tasks_database_dbtaskresult_change", args=[result.id])
     assert f'<a href="{link}">{result.id}</a> on backend database' in page.content.decode()
+
+
+def test_the_function_filter_lists_tasks_by_path(admin_client: Client) -> None:
+    from django_clockwork.declarations import register_function
+    from tests import jobs
+
+    register_function(jobs.noop)
+    api.add_job("tests.jobs:noop", "cron", hour=7, id="plain")
+    api.add_job(task="tests.tasks.add", trigger="cron", hour=7, id="adding", args=[1, 2])
+    listing = reverse("admin:django_clockwork_job_changelist")
+    page = admin_client.get(listing)
+    assert "?func=task%3Atests.tasks.add" in page.content.decode()
+    only_task = admin_client.get(listing, {"func": "task:tests.tasks.add"})
+    assert [row.id for row in only_task.context["cl"].result_list] == ["adding"]
+    only_plain = admin_client.get(listing, {"func": "tests.jobs:noop"})
+    assert [row.id for row in only_plain.context["cl"].result_list] == ["plain"]

@@ -445,3 +445,17 @@ def test_a_worker_s_task_finished_signal_completes_the_run(store: DjangoJobStore
     assert (run.status, run.exception) == (S.SUCCEEDED, "")
     assert run.started_at == result.started_at
     assert run.duration == pytest.approx((result.finished_at - result.started_at).total_seconds())
+
+
+def test_without_a_tasks_framework_a_task_job_is_refused_and_the_rest_works(
+    store: DjangoJobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api.add_job(task="tests.tasks.add", trigger="interval", minutes=5, id="t", args=[1, 2])
+    monkeypatch.setattr(taskframework, "FRAMEWORK", None)
+    with pytest.raises(InvalidJobError, match="needs Django's tasks framework"):
+        api.add_job(task="tests.tasks.add", trigger="interval", minutes=5, args=[1, 2])
+    api.add_job("tests.jobs:noop", "interval", minutes=5, id="plain")
+    Job.objects.update(next_run_time=timezone.now() - timedelta(seconds=1))
+    (job,) = store.get_due_jobs(timezone.now())
+    assert job.id == "plain"
+    assert "needs Django's tasks framework" in Job.objects.get(id="t").load_error
