@@ -201,10 +201,10 @@ def add_job(
         "max_instances": _given(max_instances, defaults.max_instances),
         "next_run_time": _given(next_run_time, _first_fire_time(built)),
     }
-    if name is None:
-        state["name"] = columns["task"] or None
-        if not columns["task"]:
-            del state["name"]  # APScheduler names the job after its function
+    if name is None and columns["task"]:
+        state["name"] = columns["task"]  # not our enqueuer's name
+    elif name is None:
+        del state["name"]  # APScheduler names the job after its function
     job = _new_job(state)
     store = DjangoJobStore(database=conf.database, source=source)
     with transaction.atomic(using=store.database):

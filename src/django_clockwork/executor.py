@@ -286,9 +286,7 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
             for run_time in run_times:
                 clock = time.monotonic()
                 try:
-                    if target is not None and not self._due(job, run_time, ledger):
-                        events.append(self._missed(job, run_time))
-                    elif target is not None:
+                    if target is not None:
                         events.append(self._enqueue_one(job, run_time, ledger, target))
                     else:
                         events.append(self._run_one(job, run_time, ledger, writer, threshold))
@@ -348,6 +346,8 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
         """Hand the run to the job's task backend: ``enqueued`` with the result id, or
         ``failed`` with the backend's error and traceback."""
         alias = aps.jobstore_alias(job)
+        if not self._due(job, run_time, ledger):
+            return self._missed(job, run_time)
         replace_dead_connections()
         try:
             done = tasktargets.enqueue(target, job.args, job.kwargs, run_time)
@@ -382,20 +382,8 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
         threshold: float | None,
     ) -> JobExecutionEvent:
         alias = aps.jobstore_alias(job)
-        late = _now() - run_time
-        if job.misfire_grace_time is not None and late > timedelta(seconds=job.misfire_grace_time):
-            logger.warning(
-                'Run time of job "%s" (scheduled at %s) was missed by %s',
-                format_job(job),
-                format_time(run_time),
-                late,
-            )
-            ledger.missed(
-                job.id,
-                [run_time],
-                reason=f"Started {late} late; misfire_grace_time is {job.misfire_grace_time}s",
-            )
-            return JobExecutionEvent(EVENT_JOB_MISSED, job.id, alias, run_time)
+        if not self._due(job, run_time, ledger):
+            return self._missed(job, run_time)
         replace_dead_connections()  # kept from run to run, whatever CONN_MAX_AGE says
         writer.started(job.id, run_time, hostname=self.hostname, pid=os.getpid())
         logger.info('Running job "%s" (scheduled at %s)', format_job(job), format_time(run_time))
