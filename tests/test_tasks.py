@@ -459,3 +459,36 @@ def test_without_a_tasks_framework_a_task_job_is_refused_and_the_rest_works(
     (job,) = store.get_due_jobs(timezone.now())
     assert job.id == "plain"
     assert "needs Django's tasks framework" in Job.objects.get(id="t").load_error
+
+
+def test_run_now_enqueues_a_task_job_once(
+    store: DjangoJobStore, executor: ClockworkExecutor, enqueued: list[Any]
+) -> None:
+    from django_clockwork.models import SchedulerNode, TriggerSource
+
+    now = timezone.now()
+    SchedulerNode.objects.create(
+        id="n1", hostname="h", pid=1, version="x", started_at=now, last_heartbeat=now
+    )
+    store.node_id = "n1"
+    store._claimer.ledger.node_id = "n1"
+    api.add_job(
+        task="tests.tasks.add",
+        trigger="cron",
+        hour=3,
+        id="nightly",
+        args=[1, 2],
+        task_options={"backend": "dummy"},
+    )
+    request = api.run_now("nightly", requested_by="alice")
+    (job,) = store.get_due_jobs(timezone.now())
+    executor.submit_job(job, job._get_run_times(timezone.now()))
+    assert executor.wait(5)
+    run = JobExecution.objects.get(id=request.execution_id)
+    (result,) = enqueued
+    assert (run.status, run.trigger_source, run.task_result_id, run.func) == (
+        S.ENQUEUED,
+        TriggerSource.RUN_NOW,
+        result.id,
+        "tests.tasks.add",
+    )
