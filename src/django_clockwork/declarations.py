@@ -62,6 +62,8 @@ from django_clockwork.triggers import build_trigger
 logger = logging.getLogger(__name__)
 
 F_ = TypeVar("F_", bound=Callable[..., Any])
+#: What ``scheduled_job`` decorates: a function, or a Task (not callable).
+Target = TypeVar("Target")
 
 #: The job options a declaration may give, besides its trigger and arguments.
 OPTIONS = ("misfire_grace_time", "coalesce", "max_instances", "executor", "long_running_after")
@@ -191,7 +193,7 @@ def scheduled_job(
     enabled: bool | Callable[[], bool] = True,
     task_options: Mapping[str, Any] | None = None,
     **trigger_args_and_options: Any,
-) -> Callable[[F_], F_]:
+) -> Callable[[Target], Target]:
     """Declare a job for the decorated function: ``trigger`` and its arguments as
     ``api.add_job`` takes them (``"cron", hour=3``, ``crontab="0 9 * * 1-5"``), job options
     (``misfire_grace_time``, ``coalesce``, ``max_instances``, ``executor``,
@@ -201,7 +203,7 @@ def scheduled_job(
     Above ``@task`` (Django's tasks framework) it declares a job that enqueues the Task,
     with ``task_options`` (``backend``, ``queue_name``, ``priority``, ``run_after``)."""
 
-    def declare(func: F_) -> F_:
+    def declare(func: Target) -> Target:
         declare_job(
             func,
             trigger,
@@ -219,7 +221,7 @@ def scheduled_job(
 
 
 def declare_job(
-    func: Callable[..., Any],
+    func: Callable[..., Any] | Any,  # or a Task, which is not callable
     trigger: Any = None,
     *,
     id: str | None = None,
