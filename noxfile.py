@@ -97,13 +97,21 @@ def put_pyenv_pythons_on_path() -> None:
 put_pyenv_pythons_on_path()
 
 
+#: Django's tasks framework where Django does not ship it (5.2): the django-tasks backport.
+TASKS_BACKPORT = {"5.2": ("django-tasks>=0.12,<0.13",)}
+
+
 def install(session: nox.Session, leg: Leg, database: str, *requirements: str) -> None:
+    """The package, its database driver, the leg's Django and APScheduler, ``requirements``;
+    with the test requirements, the tasks framework's backport on the legs that need it."""
+    tests = "requirements/test.txt" in requirements
     session.install(
         "-e",
         f".{DRIVER_EXTRA[database]}",
         f"Django~={leg.django}.0",
         f"APScheduler{leg.apscheduler}",
         *requirements,
+        *(TASKS_BACKPORT.get(leg.django, ()) if tests else ()),
     )
 
 

@@ -20,12 +20,19 @@ def _own_declarations() -> Iterator[None]:
     """Declarations a test makes (README examples too) are gone after it."""
     from django_clockwork import declarations
 
-    saved = (dict(declarations._declarations), dict(declarations._functions))
+    saved = (
+        dict(declarations._declarations),
+        dict(declarations._functions),
+        dict(declarations._tasks),
+    )
     yield
-    declarations._declarations.clear()
-    declarations._declarations.update(saved[0])
-    declarations._functions.clear()
-    declarations._functions.update(saved[1])
+    for registry, before in zip(
+        (declarations._declarations, declarations._functions, declarations._tasks),
+        saved,
+        strict=True,
+    ):
+        registry.clear()
+        registry.update(before)
 
 
 @pytest.fixture(autouse=True)

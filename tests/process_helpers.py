@@ -108,11 +108,16 @@ class Schedulers:
         self.processes: list[SchedulerProcess] = []
 
     def start(self, *args: str, verbosity: int = 1) -> SchedulerProcess:
-        name = f"scheduler-{len(self.processes) + 1}"
+        return self.start_command("scheduler", "runscheduler", "-v", str(verbosity), *args)
+
+    def start_command(self, kind: str, *argv: str) -> SchedulerProcess:
+        """Start ``manage.py <argv>`` (a scheduler, or e.g. django-tasks-db's ``db_worker``)
+        with the same environment; killed at ``close()`` like the schedulers."""
+        name = f"{kind}-{len(self.processes) + 1}"
         log_path = self.tmp_path / f"{name}.log"
         with log_path.open("wb") as log:
             popen = subprocess.Popen(
-                [sys.executable, "tests/manage.py", "runscheduler", "-v", str(verbosity), *args],
+                [sys.executable, "tests/manage.py", *argv],
                 cwd=ROOT,
                 env=self.env,
                 stdin=subprocess.DEVNULL,

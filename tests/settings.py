@@ -7,10 +7,13 @@ test database pytest-django created, so that they share it with the test.
 import json
 import os
 import tempfile
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
 BACKEND = os.environ.get("CLOCKWORK_TEST_DB", "sqlite")
+#: Django's tasks framework: "django.tasks" (Django 6+), "django_tasks" (the backport), or "".
+TASKS_PACKAGE = next((name for name in ("django.tasks", "django_tasks") if find_spec(name)), "")
 SHARED_NAME = os.environ.get("CLOCKWORK_TEST_DB_NAME")
 # One database per test run (pid by default), so that runs side by side never share one.
 RUN = os.environ.get("CLOCKWORK_TEST_RUN") or str(os.getpid())
@@ -93,6 +96,10 @@ INSTALLED_APPS = [
     "tests",
     # Declares jobs in its jobs.py: only in the scheduler processes of the sync test.
     *(["tests.declaring"] if os.environ.get("CLOCKWORK_TEST_DECLARING") else []),
+    # Django's tasks framework: built in from Django 6.0, else the django-tasks backport; and
+    # django-tasks-db's database backend (its table beside ours), where installed.
+    *(["django_tasks"] if TASKS_PACKAGE == "django_tasks" else []),
+    *(["django_tasks_db"] if find_spec("django_tasks_db") and TASKS_PACKAGE else []),
 ]
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -117,3 +124,28 @@ STATIC_URL = "static/"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Scheduler processes started by tests may get extra CLOCKWORK keys as JSON.
 CLOCKWORK = {"POLL_INTERVAL": 0.5, **json.loads(os.environ.get("CLOCKWORK_TEST_SETTINGS", "{}"))}
+
+# The task backends the tests of task jobs use (tests/test_tasks.py).
+if TASKS_PACKAGE:
+    TASKS = {
+        "default": {
+            "BACKEND": f"{TASKS_PACKAGE}.backends.immediate.ImmediateBackend",
+            "QUEUES": ["default", "emails"],
+        },
+        "plain": {"BACKEND": "tests.taskbackends.PlainBackend"},
+        "dummy": {
+            "BACKEND": f"{TASKS_PACKAGE}.backends.dummy.DummyBackend",
+            "QUEUES": ["default", "emails"],
+        },
+        **(
+            {
+                "database": {
+                    "BACKEND": "django_tasks_db.DatabaseBackend",
+                    "QUEUES": [],
+                    "OPTIONS": {"id_function": "tests.tasks.result_id"},
+                }
+            }
+            if find_spec("django_tasks_db")
+            else {}
+        ),
+    }

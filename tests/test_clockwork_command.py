@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from django_clockwork import api
+from django_clockwork import api, taskframework
 from django_clockwork.models import ExecutionStatus, Job, JobExecution
 
 from .test_retention import manage
@@ -109,3 +109,18 @@ def test_show_marks_a_pending_run_now_request_and_who_asked(jobs: None) -> None:
     api.run_now("report", requested_by="alice")
     text = clockwork("show", "report")
     assert "pending (no scheduler has taken it yet) [run-now by alice]" in text
+
+
+@pytest.mark.skipif(taskframework.FRAMEWORK is None, reason="no tasks framework")
+def test_show_and_list_name_a_task_job_s_task() -> None:
+    api.add_job(
+        task="tests.tasks.add",
+        trigger="cron",
+        hour=7,
+        id="adding",
+        args=[1, 2],
+        task_options={"backend": "dummy"},
+    )
+    assert 'task:               tests.tasks.add {"backend": "dummy"}' in clockwork("show", "adding")
+    (listed,) = json.loads(clockwork("list", "--json"))
+    assert listed["task"] == "tests.tasks.add"

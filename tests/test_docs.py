@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from django_clockwork import conf
+from django_clockwork import conf, taskframework
 from django_clockwork.serialization import trigger_from_json
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
@@ -71,16 +71,25 @@ def test_python_examples_run(capsys: pytest.CaptureFixture[str], settings: Any) 
     myapp = types.ModuleType("myapp")
     myapp.__path__ = []
     sys.modules["myapp"] = myapp
+    # On Django 5.2 the reader imports the backport where the README says django.tasks.
+    backport = taskframework.FRAMEWORK if taskframework.NAME == "django_tasks" else None
+    if backport is not None:
+        sys.modules["django.tasks"] = backport
     try:
         for block in blocks:
-            if block.startswith("# myapp/jobs.py"):
-                # Every block headed myapp/jobs.py adds to the one module.
-                module = sys.modules.get("myapp.jobs") or types.ModuleType("myapp.jobs")
-                exec(compile(block, "README:myapp/jobs.py", "exec"), module.__dict__)
-                sys.modules["myapp.jobs"] = myapp.jobs = module  # type: ignore[attr-defined]
+            if heading := re.match(r"# myapp/(\w+)\.py\n", block):
+                # Every block headed myapp/<name>.py adds to the one module myapp.<name>.
+                name = f"myapp.{heading[1]}"
+                module = sys.modules.get(name) or types.ModuleType(name)
+                exec(compile(block, f"README:myapp/{heading[1]}.py", "exec"), module.__dict__)
+                sys.modules[name] = module
+                setattr(myapp, heading[1], module)
             else:
                 exec(compile(block, "README", "exec"), namespace)
     finally:
-        sys.modules.pop("myapp.jobs", None)
+        for name in [name for name in sys.modules if name.startswith("myapp.")]:
+            sys.modules.pop(name, None)
         sys.modules.pop("myapp", None)
+        if backport is not None:
+            sys.modules.pop("django.tasks", None)
     assert "kwargs['limit'] is a datetime" in capsys.readouterr().out

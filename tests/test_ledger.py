@@ -39,7 +39,27 @@ CALLS: dict[str, Call] = {
     "skipped": lambda book, job, at: book.skipped(job, [at], reason="max_instances reached"),
     "enqueued": lambda book, job, at: book.enqueued(job, at, note="task 42"),
     "abandoned": lambda book, job, at: book.abandoned(job, [at], reason="node died"),
+    "task succeeded": lambda book, job, at: book.task_finished(
+        "db", result_of(job, at), succeeded=True, started_at=T0, finished_at=T0 + timedelta(2)
+    ),
+    "task failed": lambda book, job, at: book.task_finished(
+        "db",
+        result_of(job, at),
+        succeeded=False,
+        started_at=T0,
+        finished_at=T0 + timedelta(seconds=3),
+        exception="Task failed: builtins.ValueError",
+        traceback="Traceback: task",
+    ),
 }
+#: Transitions that find their run by its task result, not by job and run time.
+BY_RESULT = {"task succeeded", "task failed"}
+
+
+def result_of(job_id: str, at: datetime) -> str:
+    """The task result id every test run carries (see ``add_run``)."""
+    return f"{job_id}@{at.isoformat()}"
+
 
 #: Transitions of one run answer True/False; the others, how many runs moved.
 ONE_RUN = {"started", "succeeded", "failed", "enqueued"}
@@ -59,6 +79,19 @@ WRITES: dict[str, dict[str, Any]] = {
     "skipped": {"finished_at": SET, "exception": "max_instances reached", "started_at": None},
     "enqueued": {"started_at": SET, "exception": "task 42", "finished_at": None},
     "abandoned": {"finished_at": SET, "exception": "node died"},
+    "task succeeded": {
+        "started_at": T0,
+        "finished_at": T0 + timedelta(2),
+        "duration": 2 * 86400.0,
+        "exception": "",
+    },
+    "task failed": {
+        "started_at": T0,
+        "finished_at": T0 + timedelta(seconds=3),
+        "duration": 3.0,
+        "exception": "Task failed: builtins.ValueError",
+        "traceback": "Traceback: task",
+    },
 }
 
 ALLOWED = [(name, source) for name, t in TRANSITIONS.items() for source in sorted(t.sources)]
@@ -67,7 +100,7 @@ REFUSED = [
     pytest.param(name, state)
     for name, t in TRANSITIONS.items()
     for state in [*S.values, None]
-    if state not in t.sources
+    if state not in t.sources and not (state is None and name in BY_RESULT)
 ]
 
 
@@ -79,6 +112,8 @@ def add_run(status: str, job_id: str = "job", at: datetime = T0, **fields: Any) 
         scheduled_run_time=at,
         status=status,
         node_id=fields.pop("node_id", NODE),
+        task_backend=fields.pop("task_backend", "db"),
+        task_result_id=fields.pop("task_result_id", result_of(job_id, at)),
         **fields,
     )
 
@@ -417,3 +452,17 @@ def test_warned_appends_a_line_to_a_running_run_only(book: Ledger, status: str) 
         assert (first, second) == (False, False)
         assert run.warning == ""
     assert run.status == status
+
+
+@pytest.mark.parametrize("succeeded", [True, False])
+def test_a_task_result_no_run_enqueued_changes_nothing_quietly(
+    book: Ledger, caplog: pytest.LogCaptureFixture, succeeded: bool
+) -> None:
+    run = add_run(S.ENQUEUED)
+    before = row_of(run)
+    moved = book.task_finished(
+        "db", "not-ours", succeeded=succeeded, started_at=None, finished_at=None
+    )
+    assert moved == 0
+    assert row_of(run) == before
+    assert refusals(caplog) == []

@@ -18,7 +18,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,7 +28,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from django_clockwork import allowed, aps, inputs, wakeups
+from django_clockwork import allowed, aps, inputs, tasktargets, wakeups
 from django_clockwork.conf import get_conf
 from django_clockwork.describe import describe
 from django_clockwork.exceptions import (
@@ -64,7 +64,7 @@ class ScheduledJob:
 
     id: str
     name: str
-    #: The callable, as ``"package.module:qualname"``.
+    #: The callable, as ``"package.module:qualname"`` (for a task job, our enqueuer).
     func: str
     #: The trigger in its documented JSON form.
     trigger: dict[str, Any]
@@ -95,6 +95,15 @@ class ScheduledJob:
     #: Why a scheduler cannot load the row (empty when it can).
     load_error: str
     version: int
+    #: For a job whose target is a Task: its path ``"package.module.task_name"`` (else "").
+    task: str = ""
+    #: The Task's options (``backend``, ``queue_name``, ``priority``, ``run_after``).
+    task_options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def target(self) -> str:
+        """What the job runs, as people read it: the task path, or the function reference."""
+        return self.task or self.func
 
     @classmethod
     def from_row(cls, row: Job) -> ScheduledJob:
@@ -127,6 +136,8 @@ class ScheduledJob:
             source=row.source,
             load_error=row.load_error or undecodable,
             version=row.version,
+            task=row.task,
+            task_options=dict(row.task_options) if isinstance(row.task_options, dict) else {},
         )
 
 
@@ -135,9 +146,11 @@ def _rows() -> Any:
 
 
 def add_job(
-    func: Callable[..., Any] | str,
+    func: Callable[..., Any] | str | None = None,
     trigger: Any = None,
     *,
+    task: Any = None,
+    task_options: Mapping[str, Any] | None = None,
     args: Iterable[Any] | None = None,
     kwargs: Mapping[str, Any] | None = None,
     id: str | None = None,
@@ -157,7 +170,10 @@ def add_job(
     long running (None: ``CLOCKWORK['LONG_RUNNING_AFTER']``); ``source``: who adds it, ``"api"``
     or ``"admin"`` (the admin's form says ``"admin"``), kept in the row.
 
-    ``func`` is a module-level callable or its reference ``"package.module:qualname"``;
+    ``func`` is a module-level callable or its reference ``"package.module:qualname"``; or
+    instead ``task``, a Task of Django's tasks framework or its path
+    (``"myapp.tasks.send_digest"``), enqueued with ``task_options`` (``backend``,
+    ``queue_name``, ``priority``, ``run_after`` in seconds) each time the job fires;
     ``trigger`` an alias (``"date"``, ``"interval"``, ``"cron"``, ``"calendarinterval"``)
     with ``trigger_args``, or a trigger instance. ``next_run_time=None`` adds it paused.
     """
@@ -165,23 +181,29 @@ def add_job(
     if source not in (JobSource.API, JobSource.ADMIN):
         raise InvalidJobError(f"source must be 'api' or 'admin', not {source!r}")
     job_id = uuid.uuid4().hex if id is None else inputs.check_id(id)
-    columns = {"long_running_after": inputs.check_long_running_after(long_running_after)}
+    columns: dict[str, Any] = {
+        "long_running_after": inputs.check_long_running_after(long_running_after)
+    }
+    args, kwargs = inputs.check_args(args), inputs.check_kwargs(kwargs)
+    columns.update(_target_columns(func, task, task_options, args, kwargs))
     built = build_trigger(trigger, trigger_args, conf.timezone)
     defaults = conf.job_defaults
     state = {
         "id": job_id,
-        "func": inputs.func_ref(func),
+        "func": tasktargets.ENQUEUER if columns["task"] else inputs.func_ref(func),
         "trigger": built,
         "executor": executor,
-        "args": inputs.check_args(args),
-        "kwargs": inputs.check_kwargs(kwargs),
+        "args": args,
+        "kwargs": kwargs,
         "name": name,
         "misfire_grace_time": _given(misfire_grace_time, defaults.misfire_grace_time),
         "coalesce": _given(coalesce, defaults.coalesce),
         "max_instances": _given(max_instances, defaults.max_instances),
         "next_run_time": _given(next_run_time, _first_fire_time(built)),
     }
-    if name is None:
+    if name is None and columns["task"]:
+        state["name"] = columns["task"]  # not our enqueuer's name
+    elif name is None:
         del state["name"]  # APScheduler names the job after its function
     job = _new_job(state)
     store = DjangoJobStore(database=conf.database, source=source)
@@ -195,6 +217,22 @@ def add_job(
             _rows().filter(id=job_id).update(**columns)  # ours: not in row_fields
         return _get(job_id)
     return ScheduledJob.from_row(row)  # what was written: no need to read it back
+
+
+def _target_columns(
+    func: Any, task: Any, task_options: Mapping[str, Any] | None, args: Any, kwargs: Any
+) -> dict[str, Any]:
+    """The ``task`` and ``task_options`` columns: empty for a function job."""
+    if task is None:
+        if func is None:
+            raise InvalidJobError("add_job needs a func (a callable) or a task (a Task).")
+        if task_options is not None:
+            raise InvalidJobError("task_options apply to a task job; pass task=, not func=.")
+        return {"task": "", "task_options": {}}
+    if func is not None:
+        raise InvalidJobError("Give add_job either func or task, not both.")
+    target = tasktargets.check(task, task_options, args, kwargs)
+    return {"task": target.path, "task_options": dict(target.options)}
 
 
 def get_job(job_id: str) -> ScheduledJob | None:
@@ -227,9 +265,10 @@ def iter_jobs(*, chunk_size: int = 1000) -> Iterator[ScheduledJob]:
 
 
 def modify_job(job_id: str, **changes: Any) -> ScheduledJob:
-    """Change a job's ``func``, ``args``, ``kwargs``, ``name``, ``executor``,
-    ``misfire_grace_time``, ``coalesce``, ``max_instances``, ``next_run_time`` or
-    ``long_running_after``."""
+    """Change a job's ``func`` (or ``task`` and ``task_options``), ``args``, ``kwargs``,
+    ``name``, ``executor``, ``misfire_grace_time``, ``coalesce``, ``max_instances``,
+    ``next_run_time`` or ``long_running_after``. A task job's arguments and options are
+    checked against its backend again."""
     unknown = set(changes) - _MODIFIABLE
     if unknown:
         raise InvalidJobError(
@@ -244,10 +283,39 @@ def modify_job(job_id: str, **changes: Any) -> ScheduledJob:
         changes["kwargs"] = inputs.check_kwargs(changes["kwargs"])
     columns = {
         key: inputs.check_long_running_after(changes.pop(key))
-        for key in _COLUMNS_ONLY
+        for key in ("long_running_after",)
         if key in changes
     }
+    columns.update(_changed_target(job_id, changes))
     return _write(job_id, lambda row: changes, columns)
+
+
+def _changed_target(job_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+    """The task columns ``changes`` imply (popping ``task`` and ``task_options``), after
+    checking the task job they make; and ``func`` set to our enqueuer for a task job."""
+    task, options = changes.pop("task", UNSET), changes.pop("task_options", UNSET)
+    if task is not UNSET and task is not None and "func" in changes:
+        raise InvalidJobError("Give modify_job either func or task, not both.")
+    if "func" in changes or task is None:
+        if "func" not in changes:
+            raise InvalidJobError("A job needs a target: to drop its task, give it a func.")
+        if options not in (UNSET, None, {}):
+            raise InvalidJobError("task_options apply to a task job; pass task=, not func=.")
+        return {"task": "", "task_options": {}}
+    current = _get(job_id)
+    if task is UNSET and not current.task:
+        if options is not UNSET:
+            raise InvalidJobError(f"Job {job_id!r} runs a function: task_options do not apply.")
+        return {}
+    if task is UNSET:
+        task = current.task
+    if options is UNSET:
+        options = current.task_options if task == current.task else {}
+    args = changes.get("args", current.args)
+    kwargs = changes.get("kwargs", current.kwargs)
+    target = tasktargets.check(task, options, args, kwargs)
+    changes["func"] = tasktargets.ENQUEUER
+    return {"task": target.path, "task_options": dict(target.options)}
 
 
 def reschedule_job(job_id: str, trigger: Any = None, **trigger_args: Any) -> ScheduledJob:
@@ -308,7 +376,7 @@ def run_now(job_id: str, *, requested_by: str | None = None, skip_next: bool = F
                 job_id=row.id,
                 scheduled_run_time=requested_at,
                 job_name=row.name,
-                func=row.func,
+                func=row.task or row.func,
                 trigger_source=TriggerSource.RUN_NOW,
                 requested_by=head(requested_by or "", 150),
             )
@@ -342,7 +410,7 @@ def _skip_next(row: Job, requested_by: str | None, ledger: Ledger) -> datetime |
                 job_id=row.id,
                 scheduled_run_time=skipped,
                 job_name=row.name,
-                func=row.func,
+                func=row.task or row.func,
                 skipped_reason=f"Skipped: run now with skip_next=True{who}",
                 requested_by=head(requested_by or "", 150),
             )
@@ -372,10 +440,10 @@ _MODIFIABLE = frozenset(
         "max_instances",
         "next_run_time",
         "long_running_after",
+        "task",
+        "task_options",
     }
 )
-#: Options of ours, not APScheduler's: written to their columns, never to the job object.
-_COLUMNS_ONLY = frozenset({"long_running_after"})
 
 
 def _write(

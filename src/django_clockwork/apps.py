@@ -9,7 +9,10 @@ class ClockworkConfig(AppConfig):
     def ready(self) -> None:
         from django.utils.module_loading import autodiscover_modules
 
-        from django_clockwork import checks, conf  # noqa: F401  (registers checks, receiver)
+        from django_clockwork import checks, conf, taskresults  # noqa: F401  (registers checks, receiver)
+
+        # A worker of Django's tasks framework in this project completes enqueued runs.
+        taskresults.connect()
 
         # Jobs declared in code: each installed app's jobs.py, as the admin does with admin.py.
         autodiscover_modules("jobs")

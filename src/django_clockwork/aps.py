@@ -89,7 +89,7 @@ class ClaimedJob(APJob):  # type: ignore[misc]
     (:mod:`~django_clockwork.backlog`). Without a claim, APScheduler's own answer.
     """
 
-    __slots__ = ("_clockwork_claim",)
+    __slots__ = ("_clockwork_claim", "_clockwork_task")
 
     def _get_run_times(self, now: datetime) -> list[datetime]:
         claim = getattr(self, "_clockwork_claim", None)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
+from traceback import format_exception
 from typing import Any
 
 from apscheduler.job import Job as APJob
@@ -26,6 +27,7 @@ from django_clockwork.ledger import Ledger, NewRun
 from django_clockwork.logtext import format_times, user
 from django_clockwork.models import Job, SchedulerNode
 from django_clockwork.reconnect import drop_broken_connection
+from django_clockwork.tasktargets import TaskTarget, enqueue, enqueues_in, task_of
 from django_clockwork.wakeups import CLAIMING_SETTING
 
 logger = logging.getLogger(__name__)
@@ -46,6 +48,8 @@ class Claim:
     backlog: Missed | None = None
     #: The job's own long-running threshold in seconds (None: ``LONG_RUNNING_AFTER``).
     long_running_after: float | None = None
+    #: The job's Task, for a job that enqueues one instead of calling a function.
+    task: TaskTarget | None = None
 
     @property
     def handed_out(self) -> list[datetime]:
@@ -159,6 +163,7 @@ class Claimer:
                         cursor.execute("SELECT set_config(%s, 'on', true)", [CLAIMING_SETTING])
                 self._advance(plans, now)
                 owned, skipped, recorded = self.ledger.claimed(self._new_runs(plans, busy))
+                owned -= self._enqueue_in_claim(plans, owned, real_now)
         jobs = []
         for plan in plans:
             mine = tuple(t for t in plan.run_times if (plan.row.id, t) in owned)
@@ -170,12 +175,52 @@ class Claimer:
                 refused,
                 backlog=self._report_missed(plan, recorded),
                 long_running_after=plan.row.long_running_after,
+                task=task_of(plan.job),
             )
             jobs.append(plan.job)
         for job, asked in requested.values():  # run now, and not due in this claim
-            job._clockwork_claim = Claim(self.database, tuple(sorted(asked)))
+            job._clockwork_claim = Claim(self.database, tuple(sorted(asked)), task=task_of(job))
             jobs.append(job)
         return jobs
+
+    def _enqueue_in_claim(
+        self, plans: Sequence[Plan], owned: set[tuple[str, datetime]], now: datetime
+    ) -> set[tuple[str, datetime]]:
+        """Enqueue, inside the claim's transaction, the owned runs of task jobs whose backend
+        writes to this database (django-tasks-db): the task row commits with the claim or not
+        at all, so a run time is enqueued exactly once, whoever dies when. A run claimed ahead
+        of its time is enqueued to run no earlier than it. Returns the runs handled here
+        (``enqueued``, or ``failed`` with the backend's error); the executor gets the others."""
+        handled: set[tuple[str, datetime]] = set()
+        for plan in plans:
+            target = task_of(plan.job)
+            if target is None or not enqueues_in(target, self.database):
+                continue
+            for run_time in plan.run_times:
+                key = (plan.row.id, run_time)
+                if key in owned:
+                    self._enqueue_one(plan, target, run_time, now)
+                    handled.add(key)
+        return handled
+
+    def _enqueue_one(
+        self, plan: Plan, target: TaskTarget, run_time: datetime, now: datetime
+    ) -> None:
+        job, ahead = plan.job, run_time if run_time > now else None
+        try:
+            with transaction.atomic(using=self.database):  # a savepoint: a refusal undoes itself
+                done = enqueue(target, job.args, job.kwargs, run_time, ahead)
+        except Exception as exc:
+            summary = f"Could not enqueue task {target.path}: {type(exc).__name__}: {exc}"
+            logger.exception("Job %r: %s", plan.row.id, user(summary))
+            text = "".join(format_exception(type(exc), exc, exc.__traceback__))
+            self.ledger.failed(
+                plan.row.id, run_time, exception=summary, traceback=text, durable=False
+            )
+            return
+        self.ledger.enqueued(
+            plan.row.id, run_time, backend=done.backend, result_id=done.result_id, durable=False
+        )
 
     def _take_requests(
         self, now: datetime, plans: Sequence[Plan]
@@ -309,7 +354,7 @@ class Claimer:
                 job_id=plan.row.id,
                 scheduled_run_time=plan.missed.first,
                 job_name=plan.row.name,
-                func=plan.row.func,
+                func=plan.row.task or plan.row.func,
                 missed_reason=plan.missed.describe(),
             )
             for plan in plans
@@ -320,7 +365,7 @@ class Claimer:
                 job_id=plan.row.id,
                 scheduled_run_time=run_time,
                 job_name=plan.row.name,
-                func=plan.row.func,
+                func=plan.row.task or plan.row.func,
                 skipped_reason=(
                     f"max_instances ({busy[plan.row.id]}) reached: that many runs were "
                     "unfinished on live schedulers; this run was skipped"

@@ -42,7 +42,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from django.db.models import F
 from django.utils import timezone
 
-from django_clockwork import allowed, aps
+from django_clockwork import allowed, aps, taskframework, tasktargets
 from django_clockwork.conf import get_conf
 from django_clockwork.describe import describe
 from django_clockwork.exceptions import InvalidJobError
@@ -61,6 +61,8 @@ from django_clockwork.triggers import build_trigger
 logger = logging.getLogger(__name__)
 
 F_ = TypeVar("F_", bound=Callable[..., Any])
+#: What ``scheduled_job`` decorates: a function, or a Task (not callable).
+Target = TypeVar("Target")
 
 #: The job options a declaration may give, besides its trigger and arguments.
 OPTIONS = ("misfire_grace_time", "coalesce", "max_instances", "executor", "long_running_after")
@@ -81,6 +83,9 @@ class Declaration:
     #: Whether it is declared in this environment (a callable is asked at every sync).
     enabled: bool | Callable[[], bool] = True
     where: str = ""  # "module.py:line", for errors
+    #: For a declared Task: its path and options (``func`` is then our enqueuer).
+    task: str = ""
+    task_options: Mapping[str, Any] = field(default_factory=dict)
 
     def is_enabled(self) -> bool:
         return bool(self.enabled() if callable(self.enabled) else self.enabled)
@@ -107,6 +112,7 @@ class Declaration:
             "kwargs": dict(self.kwargs),
             "name": self.name,
             "options": {key: self.options.get(key) for key in OPTIONS},
+            **({"task": self.task, "task_options": dict(self.task_options)} if self.task else {}),
             "defaults": [
                 conf.job_defaults.misfire_grace_time,
                 conf.job_defaults.coalesce,
@@ -119,11 +125,17 @@ class Declaration:
 
 _declarations: dict[str, Declaration] = {}
 _functions: dict[str, Callable[..., Any]] = {}
+_tasks: dict[str, Any] = {}
 
 
 def declarations() -> list[Declaration]:
     """Every job declared so far (the ``jobs`` modules of installed apps are imported at start)."""
     return list(_declarations.values())
+
+
+def registered_tasks() -> dict[str, Any]:
+    """Tasks that jobs may enqueue (declared, or registered with ``@job_function``), by path."""
+    return dict(_tasks)
 
 
 def registered_functions() -> dict[str, Callable[..., Any]]:
@@ -140,10 +152,14 @@ def job_function(func: F_) -> F_: ...
 def job_function(func: None = None) -> Callable[[F_], F_]: ...
 def job_function(func: Any = None) -> Any:
     """Register a module-level function that jobs may run (from ``api`` or the admin) without
-    giving it a schedule; ``@job_function`` or ``@job_function()``."""
+    giving it a schedule; ``@job_function`` or ``@job_function()``. Above ``@task``, it offers
+    the Task to the admin's job form."""
 
     def register(target: F_) -> F_:
-        register_function(target)
+        if taskframework.is_task(target):
+            register_task(target)
+        else:
+            register_function(target)
         return target
 
     return register if func is None else register(func)
@@ -158,6 +174,14 @@ def register_function(func: Callable[..., Any]) -> str:
     return ref
 
 
+def register_task(task: Any) -> str:
+    """Allow jobs to enqueue ``task`` (a Task) and offer it in the admin; returns its path."""
+    path = tasktargets.path_of(task)
+    allowed.register(tasktargets.function_of(task))
+    _tasks[path] = task
+    return path
+
+
 def scheduled_job(
     trigger: Any = None,
     *,
@@ -166,15 +190,19 @@ def scheduled_job(
     args: Any = (),
     kwargs: Mapping[str, Any] | None = None,
     enabled: bool | Callable[[], bool] = True,
+    task_options: Mapping[str, Any] | None = None,
     **trigger_args_and_options: Any,
-) -> Callable[[F_], F_]:
+) -> Callable[[Target], Target]:
     """Declare a job for the decorated function: ``trigger`` and its arguments as
     ``api.add_job`` takes them (``"cron", hour=3``, ``crontab="0 9 * * 1-5"``), job options
     (``misfire_grace_time``, ``coalesce``, ``max_instances``, ``executor``,
     ``long_running_after``), ``id`` (default: the function's reference) and ``enabled`` (a
-    bool, or a callable asked at every sync, e.g. ``lambda: settings.SEND_REPORTS``)."""
+    bool, or a callable asked at every sync, e.g. ``lambda: settings.SEND_REPORTS``).
 
-    def declare(func: F_) -> F_:
+    Above ``@task`` (Django's tasks framework) it declares a job that enqueues the Task,
+    with ``task_options`` (``backend``, ``queue_name``, ``priority``, ``run_after``)."""
+
+    def declare(func: Target) -> Target:
         declare_job(
             func,
             trigger,
@@ -183,6 +211,7 @@ def scheduled_job(
             args=args,
             kwargs=kwargs,
             enabled=enabled,
+            task_options=task_options,
             **trigger_args_and_options,
         )
         return func
@@ -191,7 +220,7 @@ def scheduled_job(
 
 
 def declare_job(
-    func: Callable[..., Any],
+    func: Callable[..., Any] | Any,  # or a Task, which is not callable
     trigger: Any = None,
     *,
     id: str | None = None,
@@ -199,15 +228,25 @@ def declare_job(
     args: Any = (),
     kwargs: Mapping[str, Any] | None = None,
     enabled: bool | Callable[[], bool] = True,
+    task_options: Mapping[str, Any] | None = None,
     **trigger_args_and_options: Any,
 ) -> Declaration:
-    """The plain form of :func:`scheduled_job`, for a callable defined elsewhere."""
-    ref = register_function(func)
+    """The plain form of :func:`scheduled_job`, for a callable (or a Task) defined elsewhere."""
+    task, defined_by = "", func
+    if taskframework.is_task(func):
+        task, defined_by = register_task(func), tasktargets.function_of(func)
+        ref = tasktargets.ENQUEUER
+    elif task_options is not None:
+        raise InvalidJobError(f"{func!r}: task_options apply to a Task (decorated with @task).")
+    else:
+        ref = register_function(func)
     options = {
         key: trigger_args_and_options.pop(key) for key in OPTIONS if key in trigger_args_and_options
     }
     declaration = Declaration(
-        id=id or ref,
+        id=id or task or ref,
+        task=task,
+        task_options=dict(task_options or {}),
         func=ref,
         trigger=trigger,
         trigger_args=trigger_args_and_options,
@@ -216,11 +255,14 @@ def declare_job(
         name=name,
         options=options,
         enabled=enabled,
-        where=_where(func),
+        where=_where(defined_by),
     )
     _check(declaration)
     existing = _declarations.get(declaration.id)
-    if existing is not None and existing.func != declaration.func:
+    if existing is not None and (existing.func, existing.task) != (
+        declaration.func,
+        declaration.task,
+    ):
         raise InvalidJobError(
             f"Two declarations use the job id {declaration.id!r}: {existing.func} "
             f"({existing.where}) and {declaration.func} ({declaration.where}). Give one an id= "
@@ -257,10 +299,15 @@ def _reference(func: Callable[..., Any]) -> str:
 
 
 def _check(declaration: Declaration) -> None:
-    where = f"Job {declaration.id!r} ({declaration.func}, {declaration.where})"
+    target = declaration.task or declaration.func
+    where = f"Job {declaration.id!r} ({target}, {declaration.where})"
     try:
         check_json_arguments(declaration.args, declaration.kwargs)
-    except SerializationError as exc:
+        if declaration.task:
+            tasktargets.check(
+                declaration.task, declaration.task_options, declaration.args, declaration.kwargs
+            )
+    except (SerializationError, InvalidJobError) as exc:
         raise InvalidJobError(f"{where}: {exc}") from None
     try:
         trigger = declaration.build()
@@ -415,8 +462,8 @@ def _job(declaration: Declaration, next_run_time: Any) -> Any:
         "coalesce": options.get("coalesce", defaults.coalesce),
         "max_instances": options.get("max_instances", defaults.max_instances),
     }
-    if declaration.name is not None:
-        state["name"] = declaration.name
+    if declaration.name is not None or declaration.task:
+        state["name"] = declaration.name or declaration.task
     if next_run_time == "first":
         next_run_time = state["trigger"].get_next_fire_time(None, timezone.now())
     state["next_run_time"] = next_run_time
@@ -430,6 +477,8 @@ def _create(declaration: Declaration, fingerprint: str) -> None:
         job,
         declaration=fingerprint,
         long_running_after=declaration.options.get("long_running_after"),
+        task=declaration.task,
+        task_options=dict(declaration.task_options),
     )
 
 
@@ -459,6 +508,8 @@ def _update(declaration: Declaration, fingerprint: str, row: Job, rows: Any) -> 
         **fields,
         next_run_time=next_run_time,
         long_running_after=declaration.options.get("long_running_after"),
+        task=declaration.task,
+        task_options=dict(declaration.task_options),
         declaration=fingerprint,
         undeclared_at=None,
         finished_at=finished_at,

@@ -33,13 +33,14 @@ from apscheduler.events import (
 from apscheduler.executors.base import BaseExecutor, MaxInstancesReachedError
 from django.db import connections
 
-from django_clockwork import aps
+from django_clockwork import aps, taskresults, tasktargets
 from django_clockwork.claim import claimed_job
 from django_clockwork.conf import get_conf
 from django_clockwork.groupcommit import LedgerWriter
 from django_clockwork.ledger import Ledger, NewRun
 from django_clockwork.logtext import format_job, format_time, user
 from django_clockwork.reconnect import end_transactions, replace_dead_connections
+from django_clockwork.tasktargets import TaskTarget
 from django_clockwork.workers import WorkerThreads
 
 logger = logging.getLogger(__name__)
@@ -279,12 +280,16 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
     ) -> None:
         claim = claimed_job(job)
         threshold = claim.long_running_after if claim is not None else None
+        target = claim.task if claim is not None else None
         events = []
         try:
             for run_time in run_times:
                 clock = time.monotonic()
                 try:
-                    events.append(self._run_one(job, run_time, ledger, writer, threshold))
+                    if target is not None:
+                        events.append(self._enqueue_one(job, run_time, ledger, target))
+                    else:
+                        events.append(self._run_one(job, run_time, ledger, writer, threshold))
                 except Exception as exc:  # before or around the job, never from it
                     events.append(self._could_not_run(job, run_time, writer, exc))
                 self._timed(time.monotonic() - clock)
@@ -314,6 +319,60 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
             EVENT_JOB_ERROR, job.id, aps.jobstore_alias(job), run_time, exception=exc
         )
 
+    def _due(self, job: Any, run_time: datetime, ledger: Ledger) -> bool:
+        """False (and the run recorded ``missed``) when it is later than the grace time."""
+        late = _now() - run_time
+        if job.misfire_grace_time is None or late <= timedelta(seconds=job.misfire_grace_time):
+            return True
+        logger.warning(
+            'Run time of job "%s" (scheduled at %s) was missed by %s',
+            format_job(job),
+            format_time(run_time),
+            late,
+        )
+        ledger.missed(
+            job.id,
+            [run_time],
+            reason=f"Started {late} late; misfire_grace_time is {job.misfire_grace_time}s",
+        )
+        return False
+
+    def _missed(self, job: Any, run_time: datetime) -> JobExecutionEvent:
+        return JobExecutionEvent(EVENT_JOB_MISSED, job.id, aps.jobstore_alias(job), run_time)
+
+    def _enqueue_one(
+        self, job: Any, run_time: datetime, ledger: Ledger, target: TaskTarget
+    ) -> JobExecutionEvent:
+        """Hand the run to the job's task backend: ``enqueued`` with the result id, or
+        ``failed`` with the backend's error and traceback."""
+        alias = aps.jobstore_alias(job)
+        if not self._due(job, run_time, ledger):
+            return self._missed(job, run_time)
+        replace_dead_connections()
+        try:
+            done = tasktargets.enqueue(target, job.args, job.kwargs, run_time)
+        except Exception as exc:
+            summary = f"Could not enqueue task {target.path}: {type(exc).__name__}: {exc}"
+            logger.exception('Job "%s": %s', format_job(job), user(summary))
+            text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+            ledger.failed(job.id, run_time, exception=summary, traceback=text)
+            return JobExecutionEvent(
+                EVENT_JOB_ERROR, job.id, alias, run_time, exception=exc, traceback=text
+            )
+        finally:
+            end_transactions()
+        ledger.enqueued(job.id, run_time, backend=done.backend, result_id=done.result_id)
+        if getattr(done.result, "is_finished", False):  # run at once (the immediate backend)
+            taskresults.record(done.result)
+        logger.info(
+            'Job "%s": task %s enqueued on backend %r (result %s)',
+            format_job(job),
+            target.path,
+            done.backend,
+            done.result_id,
+        )
+        return JobExecutionEvent(EVENT_JOB_EXECUTED, job.id, alias, run_time, retval=done)
+
     def _run_one(
         self,
         job: Any,
@@ -323,20 +382,8 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
         threshold: float | None,
     ) -> JobExecutionEvent:
         alias = aps.jobstore_alias(job)
-        late = _now() - run_time
-        if job.misfire_grace_time is not None and late > timedelta(seconds=job.misfire_grace_time):
-            logger.warning(
-                'Run time of job "%s" (scheduled at %s) was missed by %s',
-                format_job(job),
-                format_time(run_time),
-                late,
-            )
-            ledger.missed(
-                job.id,
-                [run_time],
-                reason=f"Started {late} late; misfire_grace_time is {job.misfire_grace_time}s",
-            )
-            return JobExecutionEvent(EVENT_JOB_MISSED, job.id, alias, run_time)
+        if not self._due(job, run_time, ledger):
+            return self._missed(job, run_time)
         replace_dead_connections()  # kept from run to run, whatever CONN_MAX_AGE says
         writer.started(job.id, run_time, hostname=self.hostname, pid=os.getpid())
         logger.info('Running job "%s" (scheduled at %s)', format_job(job), format_time(run_time))

@@ -43,6 +43,7 @@ from django_clockwork.serialization import (
     trigger_from_json,
 )
 from django_clockwork.storedtext import LOAD_ERROR_MAX, head
+from django_clockwork.tasktargets import ENQUEUER, TaskTarget
 
 logger = logging.getLogger(__name__)
 
@@ -400,6 +401,11 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
 
     def _restore(self, row: Job) -> StoredJob:
         allowed.resolve(row.func)  # checks the reference before anything is imported
+        target = TaskTarget.of_row(row.task, decoded(row.task_options, "task_options"))
+        if target is not None:
+            target.task()  # checks the task path before anything is imported
+        elif row.func == ENQUEUER:
+            raise LookupError(f"{row.func!r} names our task enqueuer but the row has no task")
         trigger, args, kwargs = (decoded(getattr(row, c), c) for c in ("trigger", "args", "kwargs"))
         if not isinstance(args, list) or not isinstance(kwargs, dict):
             raise SerializationError("args must be a JSON list and kwargs a JSON object")
@@ -424,6 +430,7 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
         if not callable(job.func):
             raise TypeError(f"{row.func!r} is not callable")
         job._clockwork_claim = None
+        job._clockwork_task = target
         self._synced.remember(job)
         return job
 

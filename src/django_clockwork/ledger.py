@@ -10,7 +10,13 @@ transitions, each one conditional write that names the states it may leave::
     missed                 scheduled            -> missed
     skipped                scheduled            -> skipped
     enqueued               scheduled            -> enqueued
+    task succeeded         enqueued             -> succeeded
+    task failed            enqueued             -> failed
     abandoned              scheduled | running  -> abandoned
+
+``task succeeded`` and ``task failed`` complete an enqueued run with the task's own outcome,
+when a worker that has this app installed reports it (the tasks framework's ``task_finished``
+signal, see :mod:`~django_clockwork.taskresults`); without one the run stays ``enqueued``.
 
 One write is not a transition: ``warned`` appends a note of the watchdog (long running, or
 holding a worker while due runs waited) to the ``warning`` of a run that is ``running``.
@@ -72,10 +78,23 @@ MISSED = Transition("missed", frozenset({S.SCHEDULED}), S.MISSED)
 SKIPPED = Transition("skipped", frozenset({S.SCHEDULED}), S.SKIPPED)
 ENQUEUED = Transition("enqueued", frozenset({S.SCHEDULED}), S.ENQUEUED)
 ABANDONED = Transition("abandoned", frozenset({S.SCHEDULED, S.RUNNING}), S.ABANDONED)
+TASK_SUCCEEDED = Transition("task succeeded", frozenset({S.ENQUEUED}), S.SUCCEEDED)
+TASK_FAILED = Transition("task failed", frozenset({S.ENQUEUED}), S.FAILED)
 
 #: Every transition of an existing run, by name.
 TRANSITIONS = {
-    t.name: t for t in (STARTED, SUCCEEDED, FAILED, MISSED, SKIPPED, ENQUEUED, ABANDONED)
+    t.name: t
+    for t in (
+        STARTED,
+        SUCCEEDED,
+        FAILED,
+        MISSED,
+        SKIPPED,
+        ENQUEUED,
+        ABANDONED,
+        TASK_SUCCEEDED,
+        TASK_FAILED,
+    )
 }
 #: States a run is still owed an outcome in.
 UNFINISHED = frozenset({S.SCHEDULED, S.RUNNING})
@@ -305,11 +324,13 @@ class Ledger:
         exception: str,
         traceback: str = "",
         duration: float | None = None,
+        durable: bool = True,
     ) -> bool:
         fields: dict[str, Any] = {"exception": exception, "traceback": traceback}
         if duration is not None:
             fields["duration"] = duration
-        return self._move(FAILED, job_id, [run_time], finished_at=now(), **fields) == 1
+        moved = self._move(FAILED, job_id, [run_time], durable=durable, finished_at=now(), **fields)
+        return moved == 1
 
     def missed(self, job_id: str, run_times: Collection[datetime], *, reason: str) -> int:
         return self._move(MISSED, job_id, run_times, finished_at=now(), exception=reason)
@@ -317,8 +338,62 @@ class Ledger:
     def skipped(self, job_id: str, run_times: Collection[datetime], *, reason: str) -> int:
         return self._move(SKIPPED, job_id, run_times, finished_at=now(), exception=reason)
 
-    def enqueued(self, job_id: str, run_time: datetime, *, note: str = "") -> bool:
-        return self._move(ENQUEUED, job_id, [run_time], started_at=now(), exception=note) == 1
+    def enqueued(
+        self,
+        job_id: str,
+        run_time: datetime,
+        *,
+        note: str = "",
+        backend: str = "",
+        result_id: str = "",
+        durable: bool = True,
+    ) -> bool:
+        """The run was handed to a task backend (``backend``) as result ``result_id``.
+
+        Inside the claim's transaction (``durable=False``) it is one attempt: a retry cannot
+        help a transaction that failed.
+        """
+        fields = {
+            "started_at": now(),
+            "exception": note,
+            "task_backend": backend,
+            "task_result_id": result_id,
+            "hostname": HOSTNAME,
+            "pid": os.getpid(),
+        }
+        return self._move(ENQUEUED, job_id, [run_time], durable=durable, **fields) == 1
+
+    def task_finished(
+        self,
+        backend: str,
+        result_id: str,
+        *,
+        succeeded: bool,
+        started_at: datetime | None,
+        finished_at: datetime | None,
+        exception: str = "",
+        traceback: str = "",
+    ) -> int:
+        """Complete the enqueued run whose task result this is (``task succeeded`` or
+        ``task failed``) with the task's times; returns how many runs moved (0 or 1, and 0
+        without a word for a result no run enqueued)."""
+        run = (
+            self._runs()
+            .filter(task_backend=backend, task_result_id=result_id)
+            .values_list("job_id", "scheduled_run_time")
+            .first()
+        )
+        if run is None:
+            return 0  # a task no job enqueued
+        transition = TASK_SUCCEEDED if succeeded else TASK_FAILED
+        fields: dict[str, Any] = {"finished_at": finished_at or now()}
+        if started_at is not None:
+            fields["started_at"] = started_at
+            fields["duration"] = (fields["finished_at"] - started_at).total_seconds()
+        if not succeeded:
+            fields.update(exception=exception, traceback=traceback)
+        # One attempt: this runs in a worker's signal, which must not stall on an outage.
+        return self._move(transition, run[0], [run[1]], durable=False, **fields)
 
     def abandoned(
         self, job_id: str, run_times: Collection[datetime], *, reason: str, durable: bool = True

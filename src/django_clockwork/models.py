@@ -72,6 +72,15 @@ class Job(models.Model):
     )
     trigger = TolerantJSONField(help_text="The trigger as JSON; see the README's trigger format.")
     # JSON columns whose rows load even when Python cannot decode the value (see jsoncolumn).
+    task = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="For a job whose target is a Task: its path, 'package.module.task_name' "
+        "(func then names our enqueuer).",
+    )
+    task_options = TolerantJSONField(
+        default=dict, blank=True, help_text="backend, queue_name, priority, run_after (seconds)."
+    )
     args = TolerantJSONField(default=list, blank=True)
     kwargs = TolerantJSONField(default=dict, blank=True)
     executor = models.CharField(max_length=100, default="default")
@@ -215,6 +224,15 @@ class JobExecution(models.Model):
         max_length=150, blank=True, help_text="Who asked for a run-now run (empty otherwise)."
     )
     pid = models.PositiveIntegerField(null=True, blank=True)
+    task_backend = models.CharField(
+        max_length=100, blank=True, help_text="The task backend an enqueued run went to."
+    )
+    task_result_id = models.CharField(
+        max_length=255,
+        blank=True,
+        db_index=True,
+        help_text="The task framework's result id of an enqueued run.",
+    )
     node_id = models.CharField(
         max_length=32, blank=True, help_text="The scheduler node that claimed this run."
     )

@@ -95,19 +95,21 @@ class TriggerTypeFilter(admin.SimpleListFilter):
 
 
 class FunctionFilter(admin.SimpleListFilter):
-    """The functions jobs name (one query on the job table)."""
+    """The functions and tasks jobs name (one query on the job table)."""
 
     title = "function"
     parameter_name = "func"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> Lookups:
         model = model_admin.model
-        funcs = model.objects.order_by("func").values_list("func", flat=True).distinct()
-        return [(func, func) for func in funcs]
+        pairs = model.objects.order_by("task", "func").values_list("func", "task").distinct()
+        return [(f"task:{task}", f"task {task}") if task else (func, func) for func, task in pairs]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         value = self.value()
-        return queryset.filter(func=value) if value else queryset
+        if value and value.startswith("task:"):
+            return queryset.filter(task=value.removeprefix("task:"))
+        return queryset.filter(func=value, task="") if value else queryset
 
 
 class JobFilter(admin.SimpleListFilter):

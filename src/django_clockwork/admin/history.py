@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
@@ -60,7 +61,7 @@ class JobExecutionAdmin(ReadOnly, admin.ModelAdmin):  # type: ignore[type-arg]
         (None, {"fields": ["job_link", "outcome", "source"]}),
         ("When", {"fields": ["scheduled", "started", "finished", "late", "took"]}),
         ("Error", {"fields": ["exception", "traceback_text", "warning"]}),
-        ("Where", {"fields": ["node", "node_id", "function"]}),
+        ("Where", {"fields": ["node", "node_id", "function", "task_result"]}),
     ]
     readonly_fields = [
         "job_link",
@@ -77,6 +78,7 @@ class JobExecutionAdmin(ReadOnly, admin.ModelAdmin):  # type: ignore[type-arg]
         "node",
         "node_id",
         "function",
+        "task_result",
     ]
 
     def changelist_view(
@@ -146,12 +148,39 @@ class JobExecutionAdmin(ReadOnly, admin.ModelAdmin):  # type: ignore[type-arg]
         label = obj.get_trigger_source_display()
         return f"{label} ({obj.requested_by})" if obj.requested_by else str(label)
 
-    @admin.display(description="function")
+    @admin.display(description="function or task")
     def function(self, obj: JobExecution) -> str:
         return obj.func or display.EMPTY
+
+    @admin.display(description="task result")
+    def task_result(self, obj: JobExecution) -> SafeString | str:
+        """The backend and result id of an enqueued run; linked to the result's admin page
+        where the backend's results are in this admin (django-tasks-db's)."""
+        if not obj.task_result_id:
+            return display.EMPTY
+        page = _result_page(self.admin_site, obj.task_backend, obj.task_result_id)
+        result = format_html('<a href="{}">{}</a>', page, obj.task_result_id) if page else None
+        return format_html(
+            "{} on backend {}", result or obj.task_result_id, obj.task_backend or "?"
+        )
 
     @admin.display(description="traceback")
     def traceback_text(self, obj: JobExecution) -> SafeString | str:
         if not obj.traceback:
             return display.EMPTY
         return format_html('<pre class="cw-traceback">{}</pre>', obj.traceback)
+
+
+def _result_page(site: admin.AdminSite, backend: str, result_id: str) -> str:
+    """The admin page of a task result kept by django-tasks-db, or "" if there is none."""
+    for model in site._registry:
+        meta = model._meta
+        if meta.app_label == "django_tasks_database" and meta.model_name == "dbtaskresult":
+            try:
+                found = model._default_manager.filter(pk=result_id, backend_name=backend).exists()
+            except (ValueError, ValidationError):  # not an id of its kind
+                return ""
+            if not found:
+                return ""
+            return reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[result_id])
+    return ""

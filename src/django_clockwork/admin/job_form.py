@@ -17,11 +17,11 @@ from apscheduler.triggers.base import BaseTrigger
 from django import forms
 from django.utils import timezone
 
-from django_clockwork import inputs
+from django_clockwork import inputs, taskframework, tasktargets
 from django_clockwork.admin import trigger_form
 from django_clockwork.admin.preview import FireTime, fire_times
 from django_clockwork.conf import get_conf
-from django_clockwork.declarations import registered_functions
+from django_clockwork.declarations import registered_functions, registered_tasks
 from django_clockwork.exceptions import InvalidJobError
 from django_clockwork.jsoncolumn import Undecodable
 from django_clockwork.models import Job
@@ -32,13 +32,42 @@ PREVIEW = "_preview"
 PREVIEW_NOTE = "Preview: nothing was saved. Check the fire times below, then save."
 
 
-def function_choices() -> list[tuple[str, str]]:
-    """The registered and declared functions, with the first line of their docstring."""
-    choices = [("", "---------")]
-    for ref, func in sorted(registered_functions().items()):
-        doc = (inspect.getdoc(func) or "").strip().splitlines()
-        choices.append((ref, f"{ref} - {doc[0]}" if doc else ref))
-    return choices
+#: How the target field names a Task (its path follows): functions are named by reference.
+TASK_PREFIX = "task:"
+#: The form's fields for a Task target's options, by option name.
+TASK_FIELDS = {
+    "backend": "task_backend",
+    "queue_name": "task_queue_name",
+    "priority": "task_priority",
+    "run_after": "task_run_after",
+}
+
+
+def _labelled(name: str, func: Any) -> str:
+    doc = (inspect.getdoc(func) or "").strip().splitlines()
+    return f"{name} - {doc[0]}" if doc else name
+
+
+def function_choices() -> list[Any]:
+    """The registered and declared functions, with the first line of their docstring; then
+    the registered and declared Tasks (enqueued on a task backend when the job fires)."""
+    choices: list[Any] = [("", "---------")]
+    functions = [(ref, _labelled(ref, f)) for ref, f in sorted(registered_functions().items())]
+    tasks = [
+        (TASK_PREFIX + path, _labelled(path, tasktargets.function_of(task)))
+        for path, task in sorted(registered_tasks().items())
+    ]
+    if not tasks:
+        return choices + functions
+    return [*choices, ("Functions (run by the scheduler)", functions), ("Tasks (enqueued)", tasks)]
+
+
+def backend_choices() -> list[tuple[str, str]]:
+    """The task backends of ``settings.TASKS`` (empty: the Task's own)."""
+    if taskframework.FRAMEWORK is None:
+        return [("", "---------")]
+    aliases = sorted(taskframework.require().task_backends.settings)
+    return [("", "the Task's own"), *((alias, alias) for alias in aliases)]
 
 
 class BaseJobForm(forms.ModelForm):  # type: ignore[type-arg]
@@ -61,6 +90,20 @@ class BaseJobForm(forms.ModelForm):  # type: ignore[type-arg]
         help_text='Keyword arguments as a JSON object, e.g. {"full": true}.',
         widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
     )
+    task_backend = forms.ChoiceField(label="Backend", required=False)
+    task_queue_name = forms.CharField(
+        label="Queue", required=False, help_text="Empty: the Task's own queue."
+    )
+    task_priority = forms.IntegerField(
+        label="Priority", required=False, help_text="Empty: the Task's own priority."
+    )
+    task_run_after = forms.FloatField(
+        label="Run after (s)",
+        required=False,
+        min_value=0,
+        help_text="Seconds after the scheduled time before the task may run (if the backend "
+        "can defer).",
+    )
 
     class Meta:
         model = Job
@@ -72,6 +115,9 @@ class BaseJobForm(forms.ModelForm):  # type: ignore[type-arg]
         self.trigger: BaseTrigger | None = None
         if "func" in self.fields:
             cast(forms.ChoiceField, self.fields["func"]).choices = function_choices()
+            self.fields["func"].label = "Function or task"
+        if "task_backend" in self.fields:
+            cast(forms.ChoiceField, self.fields["task_backend"]).choices = backend_choices()
         if "timezone" in self.fields:
             self.fields["timezone"].initial = get_conf().timezone
         if "id" in self.fields:
@@ -88,7 +134,10 @@ class BaseJobForm(forms.ModelForm):  # type: ignore[type-arg]
     def _initial_from_row(self, row: Job) -> None:
         """The stored job as the form's values; a column whose JSON cannot be decoded starts
         empty, and its field says what is stored (a new value repairs the row)."""
-        self.initial["func"] = row.func
+        self.initial["func"] = TASK_PREFIX + row.task if row.task else row.func
+        options = row.task_options if isinstance(row.task_options, dict) else {}
+        for option, field in TASK_FIELDS.items():
+            self.initial[field] = options.get(option)
         self.initial.update(trigger_form.initial_from(row.trigger))
         for column, field in (("args", "args"), ("kwargs", "kwargs"), ("trigger", "trigger_type")):
             value = getattr(row, column)
@@ -108,6 +157,13 @@ class BaseJobForm(forms.ModelForm):  # type: ignore[type-arg]
 
     def clean_func(self) -> str:
         ref = str(self.cleaned_data.get("func") or "")
+        if ref.startswith(TASK_PREFIX):
+            if ref.removeprefix(TASK_PREFIX) not in registered_tasks():
+                raise forms.ValidationError(
+                    f"{ref.removeprefix(TASK_PREFIX)!r} is not a registered Task: decorate it "
+                    "with @job_function (above @task) to make it schedulable."
+                )
+            return ref
         if ref not in registered_functions():
             raise forms.ValidationError(
                 f"{ref!r} is not registered: decorate it with @job_function (or call "
@@ -136,6 +192,7 @@ class BaseJobForm(forms.ModelForm):  # type: ignore[type-arg]
         assert cleaned is not None
         self._check_json(cleaned)
         self._check_signature(cleaned)
+        self._check_task(cleaned)
         self._check_trigger(cleaned)
         if PREVIEW in self.data and not self.errors:
             raise forms.ValidationError(PREVIEW_NOTE, code="preview")
@@ -147,8 +204,44 @@ class BaseJobForm(forms.ModelForm):  # type: ignore[type-arg]
         except SerializationError as exc:
             self.add_error("args", str(exc))
 
+    def task_options(self) -> dict[str, Any]:
+        """The Task options given (empty fields left out)."""
+        data = self.cleaned_data
+        return {
+            option: data[field]
+            for option, field in TASK_FIELDS.items()
+            if data.get(field) not in (None, "")
+        }
+
+    def _check_task(self, cleaned: dict[str, Any]) -> None:
+        """A Task target's options and arguments, checked against its backend."""
+        if "func" not in cleaned:
+            return  # refused already
+        ref = cleaned["func"]
+        if not ref.startswith(TASK_PREFIX):
+            if self.task_options():
+                self.add_error("task_backend", "Task options apply only to a Task target.")
+            return
+        if "args" not in cleaned or "kwargs" not in cleaned:
+            return
+        try:
+            tasktargets.check(
+                ref.removeprefix(TASK_PREFIX),
+                self.task_options(),
+                cleaned["args"],
+                cleaned["kwargs"],
+            )
+        except InvalidJobError as exc:
+            self.add_error("func", str(exc))
+
     def _check_signature(self, cleaned: dict[str, Any]) -> None:
-        func: Callable[..., Any] | None = registered_functions().get(cleaned.get("func") or "")
+        ref = cleaned.get("func") or ""
+        task = registered_tasks().get(ref.removeprefix(TASK_PREFIX))
+        func: Callable[..., Any] | None = (
+            tasktargets.function_of(task)
+            if task is not None and not task.takes_context
+            else registered_functions().get(ref)
+        )
         if func is None or "args" not in cleaned or "kwargs" not in cleaned:
             return
         try:

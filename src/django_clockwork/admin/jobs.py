@@ -125,7 +125,7 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         filters.FunctionFilter,
         filters.BrokenFilter,
     ]
-    search_fields = ["id", "name", "func"]
+    search_fields = ["id", "name", "func", "task"]
     ordering = [F("next_run_time").asc(nulls_last=True), "id"]
     list_per_page = 100
     #: The overview's one query per page joins one index range per job: SQLite allows 500.
@@ -168,6 +168,14 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 for kind, title, note in TYPE_SECTIONS
             ),
             ("Arguments", {"fields": ["args", "kwargs"]}),
+            (
+                "Task",
+                {
+                    "fields": list(form_preview.TASK_FIELDS.values()),
+                    "description": "For a Task target only: enqueued on a task backend "
+                    "(django.tasks) when the job fires, with these options.",
+                },
+            ),
             ("Options", {"fields": ["misfire_grace_time", "coalesce", "max_instances"]}),
         ]
 
@@ -189,10 +197,16 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             "coalesce": data["coalesce"],
             "max_instances": data["max_instances"],
         }
+        target: dict[str, Any] = {"func": data["func"]}
+        if data["func"].startswith(form_preview.TASK_PREFIX):
+            target = {
+                "task": data["func"].removeprefix(form_preview.TASK_PREFIX),
+                "task_options": form.task_options(),
+            }
         if not change:
             name = data["name"] or None
             job = api.add_job(
-                data["func"], form.trigger, id=data["id"], name=name, source="admin", **options
+                trigger=form.trigger, id=data["id"], name=name, source="admin", **target, **options
             )
             obj.pk = job.id
             return
@@ -204,7 +218,8 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 api.reschedule_job(obj.pk, form.trigger)
                 if stored.is_paused:
                     api.pause_job(obj.pk)
-            api.modify_job(obj.pk, func=data["func"], name=data["name"] or data["func"], **options)
+            name = data["name"] or target.get("task") or data["func"]
+            api.modify_job(obj.pk, name=name, **target, **options)
 
     def render_change_form(
         self,
@@ -307,6 +322,17 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     @admin.display(description="function", ordering="func")
     def function(self, obj: Job) -> SafeString:
+        if obj.task:
+            module, _, name = obj.task.rpartition(".")
+            options = obj.task_options if isinstance(obj.task_options, dict) else {}
+            return format_html(
+                '{} <span class="cw-small">(task)</span><br><span class="cw-small">{} \u00b7 '
+                "backend: {} \u00b7 source: {}</span>",
+                name,
+                module,
+                options.get("backend") or "the Task's own",
+                obj.get_source_display(),
+            )
         module, _, name = obj.func.partition(":")
         return format_html(
             '{}<br><span class="cw-small">{} \u00b7 source: {}</span>',
@@ -315,8 +341,12 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             obj.get_source_display(),
         )
 
-    @admin.display(description="function")
+    @admin.display(description="function or task")
     def function_ref(self, obj: Job) -> str:
+        if obj.task:
+            options = obj.task_options if isinstance(obj.task_options, dict) else {}
+            shown = ", ".join(f"{key}={value!r}" for key, value in sorted(options.items()))
+            return f"task {obj.task}" + (f" ({shown})" if shown else "")
         return obj.func
 
     @admin.display(description="next run time")

@@ -158,6 +158,7 @@ class List(Subcommand):
                 "id": row.id,
                 "name": row.name,
                 "func": row.func,
+                "task": row.task,
                 "description": describe(row.trigger),
                 "trigger": row.trigger if isinstance(row.trigger, dict) else None,
                 "next_run_time": row.next_run_time.isoformat() if row.next_run_time else None,
@@ -213,6 +214,7 @@ class Show(Subcommand):
             ("id", row.id),
             ("name", row.name),
             ("function", row.func),
+            *([("task", f"{row.task} {json.dumps(row.task_options)}")] if row.task else []),
             ("schedule", describe(row.trigger)),
             (
                 "trigger",
