@@ -257,7 +257,7 @@ class JobExecution(models.Model):
             models.Index(fields=["node_id", "status"], name="clockwork_exec_node"),
             # The admin's filters on rare values (runs not from the schedule, runs with a
             # warning) have partial indexes where the database has them: created by
-            # migration 0011 on PostgreSQL and SQLite only (see RARE_RUN_INDEXES there), so
+            # migration 0011 on PostgreSQL only (see RARE_RUN_INDEXES there), so
             # that MySQL/MariaDB get neither a full-size copy nor Django's models.W037.
         ]
 

@@ -1,9 +1,10 @@
-"""Partial indexes for the admin's filters on rare runs, where the database has them.
+"""Partial indexes for the admin's filters on rare runs, on PostgreSQL.
 
 Written by hand (a ``RunPython``, not ``AddIndex``): an index with a condition in a model's
 ``Meta`` makes Django warn (``models.W037``) in every command on MySQL/MariaDB, which have no
 partial indexes, and creates a full index there instead, which every ledger insert would pay
-for. These are created on PostgreSQL and SQLite only and are not part of the model state.
+for. Outside the model state, they are made on PostgreSQL only: SQLite rebuilds a table from
+the model state when a later migration alters it, which would drop them silently.
 """
 
 from typing import Any
@@ -25,15 +26,19 @@ RARE_RUN_INDEXES = (
 )
 
 
+def _wanted(schema_editor: Any) -> bool:
+    return schema_editor.connection.vendor == "postgresql"
+
+
 def add_indexes(apps: Any, schema_editor: Any) -> None:
-    if schema_editor.connection.features.supports_partial_indexes:
+    if _wanted(schema_editor):
         model = apps.get_model("django_clockwork", "JobExecution")
         for index in RARE_RUN_INDEXES:
             schema_editor.add_index(model, index)
 
 
 def remove_indexes(apps: Any, schema_editor: Any) -> None:
-    if schema_editor.connection.features.supports_partial_indexes:
+    if _wanted(schema_editor):
         model = apps.get_model("django_clockwork", "JobExecution")
         for index in RARE_RUN_INDEXES:
             schema_editor.remove_index(model, index)
