@@ -41,33 +41,59 @@ PAGES = {
 }
 
 
+def _other_columns() -> tuple[str, str]:
+    """The ledger's columns that :data:`COLUMNS` does not name (added by later releases), with
+    their defaults as SQL: a new column cannot break the seeding again."""
+    from django_clockwork.models import JobExecution
+
+    named = {name.strip() for name in COLUMNS.split(",")}
+    columns, values = [], []
+    for field in JobExecution._meta.concrete_fields:
+        if field.primary_key or field.column in named:
+            continue
+        default = field.get_default()
+        if default is None:
+            if not field.null:
+                raise BenchmarkError(f"admin workload: no value for ledger column {field.column}")
+            values.append("NULL")
+        elif isinstance(default, str):
+            values.append("'" + default.replace("'", "''") + "'")
+        else:
+            values.append(str(default))
+        columns.append(field.column)
+    return "".join(f", {c}" for c in columns), "".join(f", {v}" for v in values)
+
+
 def generate(rows: int) -> None:
     """Insert ``rows`` ledger rows with one statement, then update the planner's statistics."""
     from django.db import connection
 
+    extra_columns, extra_values = _other_columns()
+    columns = COLUMNS + extra_columns
+    row = ROW + extra_values
     vendor = connection.vendor
     if vendor == "postgresql":
-        select = ROW.format(job="'job-' || (n % 1000)", ts="ts")
+        select = row.format(job="'job-' || (n % 1000)", ts="ts")
         sql = (
-            f"INSERT INTO {TABLE} ({COLUMNS}) {select} FROM (SELECT n, TIMESTAMPTZ "
+            f"INSERT INTO {TABLE} ({columns}) {select} FROM (SELECT n, TIMESTAMPTZ "
             f"'2026-01-01 00:00:00+00' + n * INTERVAL '1 second' AS ts "
             f"FROM generate_series(1, {rows}) AS n) AS s"
         )
         analyze = f"ANALYZE {TABLE}"
     elif vendor == "mysql":
-        select = ROW.format(job="CONCAT('job-', n % 1000)", ts="ts")
+        select = row.format(job="CONCAT('job-', n % 1000)", ts="ts")
         sql = (
-            f"INSERT INTO {TABLE} ({COLUMNS}) {select} FROM (SELECT seq AS n, "
+            f"INSERT INTO {TABLE} ({columns}) {select} FROM (SELECT seq AS n, "
             f"TIMESTAMPADD(SECOND, seq, '2026-01-01 00:00:00') AS ts FROM seq_1_to_{rows}) AS s"
         )
         analyze = f"ANALYZE TABLE {TABLE}"
     else:
-        select = ROW.format(
+        select = row.format(
             job="'job-' || (n % 1000)", ts="datetime('2026-01-01', '+' || n || ' seconds')"
         )
         sql = (
             f"WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq "
-            f"WHERE n < {rows}) INSERT INTO {TABLE} ({COLUMNS}) {select} FROM seq"
+            f"WHERE n < {rows}) INSERT INTO {TABLE} ({columns}) {select} FROM seq"
         )
         analyze = "ANALYZE"
     with connection.cursor() as cursor:
