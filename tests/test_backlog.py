@@ -132,14 +132,15 @@ def test_a_coalescing_job_past_its_grace_time_is_one_missed_row(
     store: DjangoJobStore, make_job: MakeJob
 ) -> None:
     """APScheduler hands over the last late run time, which its executor records missed."""
-    make = make_job("stale", trigger=CronTrigger(hour=3, timezone="UTC"), misfire_grace_time=60)
-    make._modify(next_run_time=datetime(2001, 1, 1, 3, tzinfo=dt_timezone.utc))
+    hour = (timezone.now().hour + 12) % 24  # never within the grace time of now
+    make = make_job("stale", trigger=CronTrigger(hour=hour, timezone="UTC"), misfire_grace_time=60)
+    make._modify(next_run_time=datetime(2001, 1, 1, hour, tzinfo=dt_timezone.utc))
     store.add_job(make)
     now = timezone.now()
     store.get_due_jobs(now)
     (row,) = JobExecution.objects.all()
     assert row.status == ExecutionStatus.MISSED
-    assert row.scheduled_run_time == datetime(2001, 1, 1, 3, tzinfo=dt_timezone.utc)
+    assert row.scheduled_run_time == datetime(2001, 1, 1, hour, tzinfo=dt_timezone.utc)
     assert Job.objects.get(id="stale").next_run_time > now
 
 
