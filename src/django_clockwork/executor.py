@@ -12,7 +12,6 @@ import contextvars
 import inspect
 import logging
 import os
-import socket
 import threading
 import time
 import traceback
@@ -37,7 +36,7 @@ from django_clockwork import aps, taskresults, tasktargets
 from django_clockwork.claim import claimed_job
 from django_clockwork.conf import get_conf
 from django_clockwork.groupcommit import LedgerWriter
-from django_clockwork.ledger import Ledger, NewRun
+from django_clockwork.ledger import HOSTNAME, Ledger, NewRun
 from django_clockwork.logtext import format_job, format_time, user
 from django_clockwork.reconnect import end_transactions, replace_dead_connections
 from django_clockwork.tasktargets import TaskTarget
@@ -111,7 +110,7 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
         self.max_workers = max_workers or get_conf().max_workers
         self.node_id = node_id
         self.on_slot_freed = on_slot_freed
-        self.hostname = socket.gethostname()
+        self.hostname = HOSTNAME  # the host the claim recorded, the same at start
         self._pool: WorkerThreads | None = None
         self._futures: set[Future[None]] = set()
         self._ledgers: dict[str, Ledger] = {}
