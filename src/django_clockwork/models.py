@@ -134,7 +134,9 @@ class Job(models.Model):
     class Meta:
         ordering = ["next_run_time", "id"]
         indexes = [
-            models.Index(fields=["next_run_time"], name="clockwork_job_next_run"),
+            # (next_run_time, id): the claim's order, so a claim reads only the rows it takes
+            # (a sort of every due row under FOR UPDATE cannot stop at the LIMIT).
+            models.Index(fields=["next_run_time", "id"], name="clockwork_job_next_run_id"),
             models.Index(fields=["broken"], name="clockwork_job_broken"),
         ]
 
