@@ -321,6 +321,50 @@ def test_claimed_rows_are_the_same_with_one_statement_or_the_orm(
     assert book.claimed([new_run(T0), new_run(later)]) == (set(), set(), set())
 
 
+def test_a_mixed_claim_is_the_same_with_one_statement_or_the_orm(
+    book: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One statement's rows differ in some columns (sent per row) and agree in others (sent
+    once): a claim of runs, skipped runs and a missed backlog of several jobs, and a claim of
+    one run, are written as the ORM writes them."""
+
+    def claim_all(offset: timedelta) -> None:
+        at = T0 + offset
+        runs = [
+            new_run(at, "a"),
+            new_run(at + timedelta(seconds=1), "a"),
+            new_run(at, "b", skipped_reason="max_instances (1) reached"),
+            new_run(at, "c", missed_reason="3 run times missed"),
+            new_run(at, "d", requested_by="ann", trigger_source=TriggerSource.RUN_NOW),
+        ]
+        assert book.claimed(runs) == (
+            {("a", at), ("a", at + timedelta(seconds=1)), ("d", at)},
+            {("b", at)},
+            {("c", at)},
+        )
+        assert book.claimed([new_run(at, "e")]) == ({("e", at)}, set(), set())
+
+    claim_all(timedelta(0))
+    monkeypatch.setattr(ledger, "can_insert_runs", lambda connection: False)
+    claim_all(timedelta(days=1))
+
+    def rows(day: int) -> list[dict[str, Any]]:
+        found = []
+        for run in JobExecution.objects.filter(
+            scheduled_run_time__gte=T0 + timedelta(days=day),
+            scheduled_run_time__lt=T0 + timedelta(days=day + 1),
+        ).order_by("job_id", "scheduled_run_time"):
+            row = {k: v for k, v in row_of(run).items() if k != "id"}
+            row["scheduled_run_time"] -= timedelta(days=day)
+            for moment in ("claimed_at", "finished_at"):
+                row[moment] = row[moment] is not None  # set (or not), at different instants
+            found.append(row)
+        return found
+
+    assert len(rows(0)) == 6
+    assert rows(0) == rows(1)
+
+
 def test_a_claim_records_the_claiming_process(book: Ledger) -> None:
     """A run names its host and pid from the claim on: if the process is killed before its
     group-committed ``running`` write, the reaper's ``abandoned`` row still says whose it was."""

@@ -245,6 +245,10 @@ class Ledger:
         self.claimed(list(runs))
 
     def _row(self, run: NewRun) -> JobExecution:
+        return JobExecution(**self._fields(run))
+
+    def _fields(self, run: NewRun) -> dict[str, Any]:
+        """The columns of the ledger row of a new run that are not their defaults."""
         fields: dict[str, Any] = {}
         if run.missed_reason:
             fields = {"status": S.MISSED, "finished_at": now(), "exception": run.missed_reason}
@@ -254,28 +258,22 @@ class Ledger:
                 "finished_at": now(),
                 "exception": run.skipped_reason,
             }
-        return JobExecution(
-            job_id=run.job_id,
-            job_name=run.job_name,
-            func=run.func,
-            scheduled_run_time=utc(run.scheduled_run_time),
-            trigger_source=run.trigger_source,
-            requested_by=run.requested_by,
-            node_id=self.node_id,
+        return {
+            "job_id": run.job_id,
+            "job_name": run.job_name,
+            "func": run.func,
+            "scheduled_run_time": utc(run.scheduled_run_time),
+            "trigger_source": run.trigger_source,
+            "requested_by": run.requested_by,
+            "node_id": self.node_id,
             **self._claimer(),
             **bounded(fields),
-        )
+        }
 
     def _values(self, run: NewRun) -> dict[str, Any]:
-        """Every column of the ledger row of a new run (the ORM-free form of ``_row``)."""
-        row = self._row(run)
-        values = {
-            field.name: getattr(row, field.attname)
-            for field in JobExecution._meta.concrete_fields
-            if not field.primary_key
-        }
-        values["claimed_at"] = now()  # auto_now_add, which only the ORM's save applies
-        return values
+        """Every column of the ledger row of a new run (the ORM-free form of ``_row``: no
+        model instance, which cost more than the row's insert)."""
+        return {**_column_defaults(), "claimed_at": now(), **self._fields(run)}
 
     def _claimer(self) -> dict[str, Any]:
         """The host and pid of the process that claims a run, recorded with the claim: the
@@ -571,3 +569,13 @@ def bounded(fields: dict[str, Any]) -> dict[str, Any]:
 
 def utc(value: datetime) -> datetime:
     return value.astimezone(dt_timezone.utc)
+
+
+@functools.cache
+def _column_defaults() -> dict[str, Any]:
+    """Each ledger column's default, by field name (every concrete field but ``id``)."""
+    return {
+        field.name: field.get_default()
+        for field in JobExecution._meta.concrete_fields
+        if not field.primary_key
+    }
