@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from django.apps import apps
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 from django_clockwork.conf import get_conf
 from django_clockwork.exceptions import FunctionNotAllowedError
@@ -48,17 +50,24 @@ _BUILT_IN = frozenset({"django_clockwork.tasktargets:enqueue_task"})
 F = TypeVar("F", bound=Callable[..., Any])
 
 _registered: set[str] = set()
+#: :func:`text_refusal`'s verdicts by reference, with the settings they were judged under (a
+#: claim asks once per due row); cleared when the settings or the registered functions change.
+_verdicts: dict[str, tuple[object, str | None]] = {}
+#: Verdicts kept at most (references are rows' text: a table may hold any number).
+_VERDICTS_MAX = 10_000
 
 
 def register(func: F) -> F:
     """Allow jobs to run ``func`` wherever it is defined; usable as a decorator."""
     _registered.add(reference_of(func))
+    _verdicts.clear()
     return func
 
 
 def unregister(func: Callable[..., Any]) -> None:
     """Undo :func:`register` (nothing happens for a function that was not registered)."""
     _registered.discard(reference_of(func))
+    _verdicts.clear()
 
 
 def reference_of(func: Callable[..., Any]) -> str:
@@ -85,6 +94,27 @@ def syntax_refusal(ref: str) -> str | None:
 
 def text_refusal(ref: str) -> str | None:
     """Why ``ref`` may not be run, judged from its text alone (nothing imported), or None."""
+    conf = get_conf()
+    try:
+        seen_with, verdict = _verdicts[ref]
+        if seen_with is conf:
+            return verdict
+    except KeyError:
+        pass
+    verdict = _judge_text(ref)
+    if len(_verdicts) >= _VERDICTS_MAX:
+        _verdicts.clear()
+    _verdicts[ref] = (conf, verdict)
+    return verdict
+
+
+@receiver(setting_changed)
+def _forget_verdicts(**kwargs: Any) -> None:
+    """A verdict depends on ``CLOCKWORK`` and ``INSTALLED_APPS`` (tests override them)."""
+    _verdicts.clear()
+
+
+def _judge_text(ref: str) -> str | None:
     if refusal := syntax_refusal(ref):
         return refusal
     module = ref.partition(":")[0]
