@@ -71,6 +71,28 @@ def test_get_all_jobs_in_chunks_keeps_the_order(
     assert [job.id for job in store.get_all_jobs()] == ["j0", "j1", "j2", "j3", "j4", "paused"]
 
 
+def test_listing_and_claiming_read_each_row_once(
+    store: DjangoJobStore, make_job: MakeJob
+) -> None:
+    """Every column a job is restored from is in the listing's and the claim's one query: a
+    column left out would cost a query per row when read (as task columns once did)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries(count: int) -> tuple[int, int]:
+        Job.objects.all().delete()
+        for n in range(count):
+            due = datetime.now(timezone.utc) - timedelta(seconds=1)
+            store.add_job(make_job(f"j{n}", next_run_time=due, misfire_grace_time=None))
+        with CaptureQueriesContext(connection) as listing:
+            assert len(store.get_all_jobs()) == count
+        with CaptureQueriesContext(connection) as claiming:
+            assert len(store.get_due_jobs(datetime.now(timezone.utc))) == count
+        return len(listing.captured_queries), len(claiming.captured_queries)
+
+    assert queries(2) == queries(7)
+
+
 def test_listed_jobs_can_be_written_back(store: DjangoJobStore, make_job: MakeJob) -> None:
     store.add_job(make_job("one", func="tests.jobs:echo"))
     (job,) = store.get_all_jobs()

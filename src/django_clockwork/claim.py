@@ -27,6 +27,7 @@ from django_clockwork.ledger import Ledger, NewRun
 from django_clockwork.logtext import format_times, user
 from django_clockwork.models import Job, SchedulerNode
 from django_clockwork.reconnect import drop_broken_connection
+from django_clockwork.rows import JOB_COLUMNS
 from django_clockwork.tasktargets import TaskTarget, enqueue, enqueues_in, task_of
 from django_clockwork.wakeups import CLAIMING_SETTING
 
@@ -298,6 +299,7 @@ class Claimer:
             Job.objects.using(self.database)
             .due(now)
             .runnable(declared_jobs=get_conf().declared_jobs)
+            .only(*JOB_COLUMNS)
             .order_by("next_run_time", "id")
         )
         if connection.features.has_select_for_update_skip_locked:
@@ -455,9 +457,12 @@ def advance_rows(
             "finished_at = CASE WHEN v.next_run_time IS NULL THEN %s::timestamptz END, "
             "version = j.version + 1, updated_at = %s "
             "FROM unnest(%s::text[], %s::integer[], %s::timestamptz[]) "
-            "AS v(id, version, next_run_time) WHERE j.id = v.id AND j.version = v.version"
+            "AS v(id, version, next_run_time) WHERE j.id = v.id AND j.version = v.version "
+            # The ids again, for the primary key's index: joined to the arrays alone, the
+            # planner hashed every row of the table (a sequential scan per claim).
+            "AND j.id = ANY(%s::text[])"
         )
-        params: list[Any] = [at, at, ids, versions, times]
+        params: list[Any] = [at, at, ids, versions, times, ids]
     elif connection.vendor == "mysql":
         one = "SELECT %s AS id, %s AS version, CAST(%s AS DATETIME(6)) AS next_run_time"
         derived = " UNION ALL ".join([one] * len(rows))

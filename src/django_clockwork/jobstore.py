@@ -37,7 +37,7 @@ from django_clockwork.ledger import Ledger
 from django_clockwork.logtext import user
 from django_clockwork.models import Job, JobSource
 from django_clockwork.reconnect import drop_broken_connection, retry_on_disconnect
-from django_clockwork.rows import SyncedRunTimes, row_fields
+from django_clockwork.rows import JOB_COLUMNS, SyncedRunTimes, row_fields
 from django_clockwork.serialization import (
     SerializationError,
     trigger_from_json,
@@ -54,22 +54,6 @@ BROKEN_RECHECK_SECONDS = 60.0
 LOOK_EVERY = 0.5
 #: Rows read per round trip when listing every job.
 LIST_CHUNK = 1000
-#: The columns a job is restored from (and ``_flag`` reads).
-_JOB_COLUMNS = (
-    "id",
-    "name",
-    "func",
-    "trigger",
-    "args",
-    "kwargs",
-    "executor",
-    "misfire_grace_time",
-    "coalesce",
-    "max_instances",
-    "next_run_time",
-    "version",
-    "load_error",
-)
 
 
 class StoredJob(aps.ClaimedJob):
@@ -196,7 +180,7 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
         rows = (
             self._rows()
             .active()
-            .only(*_JOB_COLUMNS)
+            .only(*JOB_COLUMNS)
             .order_by(F("next_run_time").asc(nulls_last=True), "id")
         )
         jobs = []

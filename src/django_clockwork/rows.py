@@ -20,6 +20,27 @@ from django_clockwork.serialization import (
     trigger_to_json,
 )
 
+#: The columns a job is restored from, planned by a claim with, and ``_flag`` reads (a column
+#: left out would cost a query per row when read).
+JOB_COLUMNS = (
+    "id",
+    "name",
+    "func",
+    "task",
+    "task_options",
+    "long_running_after",
+    "trigger",
+    "args",
+    "kwargs",
+    "executor",
+    "misfire_grace_time",
+    "coalesce",
+    "max_instances",
+    "next_run_time",
+    "version",
+    "load_error",
+)
+
 
 class _Seen(weakref.ref):  # type: ignore[type-arg]
     """A weak reference to a job object with the ``next_run_time`` it carried then."""
