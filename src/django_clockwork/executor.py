@@ -37,7 +37,7 @@ from django_clockwork.claim import claimed_job
 from django_clockwork.conf import get_conf
 from django_clockwork.groupcommit import LedgerWriter
 from django_clockwork.ledger import HOSTNAME, Ledger, NewRun
-from django_clockwork.logtext import format_job, format_time, user
+from django_clockwork.logtext import Lazy, format_job, format_time, user
 from django_clockwork.reconnect import end_transactions, replace_dead_connections
 from django_clockwork.tasktargets import TaskTarget
 from django_clockwork.workers import WorkerThreads
@@ -78,8 +78,8 @@ class Flight:
     database: str
     job_id: str
     run_time: datetime
-    #: The job, as log lines name it.
-    job: str
+    #: The job, as log lines name it (``str()`` of it: formatted when shown).
+    job: object
     #: ``time.monotonic()`` when the job's function was called.
     started: float
     #: The job's own long-running threshold in seconds (None: ``LONG_RUNNING_AFTER``).
@@ -385,10 +385,11 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
             return self._missed(job, run_time)
         replace_dead_connections()  # kept from run to run, whatever CONN_MAX_AGE says
         writer.started(job.id, run_time, hostname=self.hostname, pid=os.getpid())
-        logger.info('Running job "%s" (scheduled at %s)', format_job(job), format_time(run_time))
+        shown = Lazy(format_job, job)  # formatted only if a log line or the watchdog shows it
+        logger.info('Running job "%s" (scheduled at %s)', shown, Lazy(format_time, run_time))
         clock = time.monotonic()
         token = _current.set(ExecutionContext(job.id, run_time, ledger.database))
-        flight = Flight(ledger.database, job.id, run_time, format_job(job), clock, threshold)
+        flight = Flight(ledger.database, job.id, run_time, shown, clock, threshold)
         self.in_flight[flight.key] = flight
         try:
             retval = job.func(*job.args, **job.kwargs)
@@ -397,7 +398,7 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
         except BaseException as exc:
             duration = time.monotonic() - clock
             summary = f"{type(exc).__name__}: {exc}"
-            logger.exception('Job "%s" raised an exception: %s', format_job(job), user(summary))
+            logger.exception('Job "%s" raised an exception: %s', shown, user(summary))
             writer.failed(
                 job.id,
                 run_time,
@@ -418,7 +419,7 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
             _current.reset(token)
             end_transactions()  # the outcome is never written inside the job's transaction
         writer.succeeded(job.id, run_time, duration=time.monotonic() - clock)
-        logger.info('Job "%s" executed successfully', format_job(job))
+        logger.info('Job "%s" executed successfully', shown)
         return JobExecutionEvent(EVENT_JOB_EXECUTED, job.id, alias, run_time, retval=retval)
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import zoneinfo
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone, tzinfo
 from typing import Any, Protocol
 
@@ -81,6 +81,23 @@ def user(text: object) -> str:
     if text.isprintable():
         return text
     return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+
+
+class Lazy:
+    """Text made only when it is shown: ``str()`` calls ``func(*args)``. For log arguments on
+    a hot path (a run's "Running job" line costs nothing while INFO is off)."""
+
+    __slots__ = ("_args", "_func")
+
+    def __init__(self, func: Callable[..., str], *args: Any) -> None:
+        self._func = func
+        self._args = args
+
+    def __str__(self) -> str:
+        return self._func(*self._args)
+
+    def __repr__(self) -> str:
+        return repr(str(self))
 
 
 def format_job(job: LoggedJob, zone: tzinfo | None = None) -> str:
