@@ -16,7 +16,7 @@ ledger write, a run moves only from the states its transition leaves.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -74,7 +74,7 @@ def _insert_chunk(connection: Any, rows: Sequence[dict[str, Any]]) -> set[Key]:
         picks: list[str] = []
         arrays: list[str] = []
         scalars: list[Any] = []
-        columns_params: list[list[Any]] = []
+        columns_params: list[str] = []
         for name in names:
             kind = meta.get_field(name).db_type(connection)
             values = [stored(row[name]) for row in rows]
@@ -87,7 +87,7 @@ def _insert_chunk(connection: Any, rows: Sequence[dict[str, Any]]) -> set[Key]:
             else:
                 picks.append(f"v.c{len(arrays)}")
                 arrays.append(f"%s::{kind}[]")
-                columns_params.append(values)
+                columns_params.append(pg_array(values))
         aliases = ", ".join(f"c{i}" for i in range(len(arrays)))
         sql = (
             f"INSERT INTO {quote(meta.db_table)} ({columns}) SELECT {', '.join(picks)} "
@@ -105,6 +105,32 @@ def _insert_chunk(connection: Any, rows: Sequence[dict[str, Any]]) -> set[Key]:
         cursor.execute(sql, params)
         returned = cursor.fetchall()
     return {(job_id, _aware(run_time)) for job_id, run_time in returned}
+
+
+def pg_array(values: Iterable[Any]) -> str:
+    """PostgreSQL's text form of an array of these values (``None``, ``str``, ``bool``,
+    ``int``, ``float``, aware ``datetime``), for a ``%s::<type>[]`` parameter.
+
+    Django's psycopg cursors bind parameters on the client: a list parameter is dumped and
+    quoted element by element in Python, which cost a claim more than its statements took
+    on the server. One string is quoted once."""
+    return "{" + ",".join(map(_array_element, values)) + "}"
+
+
+def _array_element(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError(f"a naive datetime cannot be stored in a ledger array: {value!r}")
+        return '"' + value.isoformat() + '"'
+    raise TypeError(f"no array form for {type(value).__name__}: {value!r}")
 
 
 def _aware(value: Any) -> datetime:
@@ -159,8 +185,8 @@ def _update_chunk(
             f"WHERE r.{key_columns[0]} = v.job_id AND r.{key_columns[1]} = v.run_time "
             f"AND r.{quote('status')} IN ({in_sources})"
         )
-        params: list[Any] = [transition.target, *map(list, zip(*table_rows, strict=True))]
-        params += sources
+        columns_values = zip(*table_rows, strict=True)
+        params: list[Any] = [transition.target, *map(pg_array, columns_values), *sources]
     elif vendor == "mysql":
         selects = [
             "%s AS job_id",

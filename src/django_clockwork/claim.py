@@ -22,6 +22,7 @@ from django.db import connections, transaction
 
 from django_clockwork import aps
 from django_clockwork.backlog import Missed, walk
+from django_clockwork.batchsql import pg_array
 from django_clockwork.conf import get_conf
 from django_clockwork.ledger import Ledger, NewRun
 from django_clockwork.logtext import format_times, user
@@ -462,7 +463,8 @@ def advance_rows(
             # planner hashed every row of the table (a sequential scan per claim).
             "AND j.id = ANY(%s::text[])"
         )
-        params: list[Any] = [at, at, ids, versions, times, ids]
+        ids_array = pg_array(ids)
+        params: list[Any] = [at, at, ids_array, pg_array(versions), pg_array(times), ids_array]
     elif connection.vendor == "mysql":
         one = "SELECT %s AS id, %s AS version, CAST(%s AS DATETIME(6)) AS next_run_time"
         derived = " UNION ALL ".join([one] * len(rows))

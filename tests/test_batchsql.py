@@ -1,0 +1,74 @@
+"""``batchsql.pg_array``: the text form of an array parameter reads back as the same values
+on PostgreSQL, however hostile the text; values it has no form for are refused."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.db import connection
+
+from django_clockwork.batchsql import pg_array
+
+pytestmark = pytest.mark.django_db
+
+TEXTS = [
+    'a"b',
+    "c\\d",
+    "\\",
+    '\\"',
+    "e'f",
+    "g,h",
+    "{x}",
+    "NULL",
+    "null",
+    " spaced ",
+    "",
+    "line\nbreak\ttab",
+    "ünïcødé ✓ 日本",
+    "x" * 5000,
+]
+TIMES = [
+    datetime(2026, 12, 2, 4, 5, 6, 123456, tzinfo=timezone.utc),
+    datetime(2026, 7, 1, 14, 0, 0, 1, tzinfo=ZoneInfo("Europe/Berlin")),
+    datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone(timedelta(hours=-5))),
+    None,
+]
+
+
+@pytest.fixture(autouse=True)
+def _postgresql_only() -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("pg_array is PostgreSQL's array text form")
+
+
+def read_back(kind: str, values: list[Any]) -> list[Any]:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT %s::{kind}[]", [pg_array(values)])
+        (got,) = cursor.fetchone()
+    return list(got)
+
+
+def test_text_reads_back_unchanged() -> None:
+    assert read_back("text", [*TEXTS, None]) == [*TEXTS, None]
+    assert read_back("varchar(191)", ["burst-1", "burst-2"]) == ["burst-1", "burst-2"]
+
+
+def test_numbers_and_booleans_read_back_unchanged() -> None:
+    assert read_back("integer", [1, -2, None, 2**31 - 1]) == [1, -2, None, 2**31 - 1]
+    assert read_back("double precision", [0.1, 1e-05, 123456.789]) == [0.1, 1e-05, 123456.789]
+    assert read_back("boolean", [True, False, None]) == [True, False, None]
+
+
+def test_aware_times_read_back_as_the_same_instants_to_the_microsecond() -> None:
+    assert read_back("timestamptz", TIMES) == TIMES
+
+
+def test_an_empty_array_and_a_refused_value() -> None:
+    assert read_back("text", []) == []
+    with pytest.raises(ValueError, match="naive"):
+        pg_array([datetime(2026, 1, 1)])
+    with pytest.raises(TypeError, match="no array form for bytes"):
+        pg_array([b"raw"])
