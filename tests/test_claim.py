@@ -280,3 +280,45 @@ def test_claiming_many_jobs_takes_few_queries(
     assert len(jobs) == 1000
     assert JobExecution.objects.count() == 1000
     assert not Job.objects.filter(next_run_time=utc(2030, 1, 1)).exists()
+
+
+@pytest.mark.parametrize("declared_jobs", [True, False])
+def test_the_claims_statement_selects_what_the_querysets_do(
+    settings, store: DjangoJobStore, make_job: MakeJob, declared_jobs: bool
+) -> None:  # type: ignore[no-untyped-def]
+    """``select_due`` is one fixed statement (no ORM per claim): the rows, their order and
+    every column's value are those of ``Job.objects.due(now).runnable(...)``, for rows due,
+    not due, paused, finished, broken and declared in code, with equal due times."""
+    from django_clockwork.claim import select_due
+    from django_clockwork.rows import JOB_COLUMNS
+
+    settings.CLOCKWORK = {**getattr(settings, "CLOCKWORK", {}), "DECLARED_JOBS": declared_jobs}
+    now = utc(2030, 1, 1, 12)
+    for n, job_id in enumerate(["b", "a", "c", "paused", "done", "broken", "code", "later"]):
+        due = now - timedelta(minutes=1 if n < 2 else n)
+        store.add_job(
+            make_job(
+                job_id,
+                func="tests.jobs:echo",
+                trigger=EVERY_MINUTE,
+                next_run_time=now + timedelta(hours=1) if job_id == "later" else due,
+                args=(n, {"k": [n]}),
+                misfire_grace_time=None if n % 2 else 30,
+                coalesce=bool(n % 2),
+                max_instances=n + 1,
+            )
+        )
+    Job.objects.filter(id="paused").update(next_run_time=None)
+    Job.objects.filter(id="done").update(finished_at=now)
+    Job.objects.filter(id="broken").update(load_error="ImportError: gone")
+    Job.objects.filter(id="code").update(source="code")
+    Job.objects.filter(id="c").update(long_running_after=2.5, task_options={"queue_name": "q"})
+    expected = list(
+        Job.objects.due(now)
+        .runnable(declared_jobs=declared_jobs)
+        .order_by("next_run_time", "id")
+        .values_list(*JOB_COLUMNS)
+    )
+    assert [row[0] for row in expected] == [*(["code"] if declared_jobs else []), "c", "a", "b"]
+    assert [tuple(row) for row in select_due("default", now, 10)] == expected
+    assert [tuple(row) for row in select_due("default", now, 2)] == expected[:2]

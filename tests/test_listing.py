@@ -71,9 +71,7 @@ def test_get_all_jobs_in_chunks_keeps_the_order(
     assert [job.id for job in store.get_all_jobs()] == ["j0", "j1", "j2", "j3", "j4", "paused"]
 
 
-def test_listing_and_claiming_read_each_row_once(
-    store: DjangoJobStore, make_job: MakeJob
-) -> None:
+def test_listing_and_claiming_read_each_row_once(store: DjangoJobStore, make_job: MakeJob) -> None:
     """Every column a job is restored from is in the listing's and the claim's one query: a
     column left out would cost a query per row when read (as task columns once did)."""
     from django.db import connection

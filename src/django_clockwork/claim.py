@@ -26,9 +26,9 @@ from django_clockwork.batchsql import pg_array
 from django_clockwork.conf import get_conf
 from django_clockwork.ledger import Ledger, NewRun
 from django_clockwork.logtext import format_times, user
-from django_clockwork.models import Job, SchedulerNode
+from django_clockwork.models import Job, JobSource
 from django_clockwork.reconnect import drop_broken_connection
-from django_clockwork.rows import JOB_COLUMNS
+from django_clockwork.rows import JOB_COLUMNS, JobRow, StoredRow
 from django_clockwork.tasktargets import TaskTarget, enqueue, enqueues_in, task_of
 from django_clockwork.wakeups import CLAIMING_SETTING
 
@@ -63,7 +63,7 @@ class Claim:
 class Plan:
     """One due row, loaded, with the run times the scheduling pass will submit."""
 
-    row: Job
+    row: StoredRow
     job: Any
     run_times: list[datetime]
     next_run_time: datetime | None
@@ -74,8 +74,8 @@ class ClaimConflictError(Exception):
     """Another scheduler changed a row between our read and our write; retry the pass."""
 
 
-Loader = Callable[[Job], Any]
-Flagger = Callable[[Job, BaseException], None]
+Loader = Callable[[StoredRow], Any]
+Flagger = Callable[[StoredRow, BaseException], None]
 
 
 class Claimer:
@@ -251,8 +251,7 @@ class Claimer:
             .active()
             .filter(id__in={r.job_id for r in pending} - planned.keys())
         }
-        live = SchedulerNode.objects.using(self.database).live(self.node_timeout).values("id")
-        counts = self.ledger.unfinished_counts({r.job_id for r in pending}, live)
+        counts = self.ledger.unfinished_counts({r.job_id for r in pending}, self.node_timeout)
         taken: dict[str, tuple[Any, list[datetime]]] = {}
         for request in pending:
             job_id, run_time = request.job_id, request.scheduled_run_time
@@ -291,25 +290,15 @@ class Claimer:
         logger.warning("Job %r: %s", plan.row.id, user(plan.missed.describe()))
         return plan.missed
 
-    def _select_due(self, now: datetime) -> list[Job]:
-        connection = connections[self.database]
+    def _select_due(self, now: datetime) -> list[JobRow]:
         limit = self.batch_size
         if self.capacity is not None:
             limit = min(limit, self.capacity())
-        query = (
-            Job.objects.using(self.database)
-            .due(now)
-            .runnable(declared_jobs=get_conf().declared_jobs)
-            .only(*JOB_COLUMNS)
-            .order_by("next_run_time", "id")
-        )
-        if connection.features.has_select_for_update_skip_locked:
-            query = query.select_for_update(skip_locked=True)
-        rows = list(query[:limit]) if limit > 0 else []
+        rows = select_due(self.database, now, limit) if limit > 0 else []
         self.starved = limit < self.batch_size and len(rows) == limit
         return rows
 
-    def plan(self, row: Job, now: datetime) -> Plan | None:
+    def plan(self, row: StoredRow, now: datetime) -> Plan | None:
         """What this claim takes for the row: its run times and next fire time.
 
         Takes what ``BaseScheduler._process_jobs`` would (the run times up to now, coalesced
@@ -388,8 +377,7 @@ class Claimer:
         """
         if not self.ledger.node_id:
             return {}
-        live = SchedulerNode.objects.using(self.database).live(self.node_timeout).values("id")
-        counts = self.ledger.unfinished_counts([plan.row.id for plan in plans], live)
+        counts = self.ledger.unfinished_counts([plan.row.id for plan in plans], self.node_timeout)
         return {
             plan.row.id: plan.row.max_instances
             for plan in plans
@@ -498,6 +486,79 @@ def advance_rows(
     return matched
 
 
+def select_due(database: str, now: datetime, limit: int) -> list[JobRow]:
+    """Up to ``limit`` rows due by ``now`` that schedulers may run, soonest first, locked
+    (``FOR UPDATE SKIP LOCKED`` where the database has it): one fixed statement, each column
+    converted as the ORM converts it, without a model instance per row."""
+    connection = connections[database]
+    due = _due_statement(connection, get_conf().declared_jobs)
+    field = Job._meta.get_field("next_run_time")
+    params = [*due.params, field.get_db_prep_value(now, connection), limit]
+    with connection.cursor() as cursor:
+        cursor.execute(due.sql, params)
+        fetched = cursor.fetchall()
+    converters = due.converters
+    return [
+        JobRow._make(
+            [
+                value if value is None or not convert else _converted(value, convert, connection)
+                for value, convert in zip(values, converters, strict=True)
+            ]
+        )
+        for values in fetched
+    ]
+
+
+@dataclass(frozen=True)
+class _DueStatement:
+    sql: str
+    #: The parameters before ``now`` and the limit.
+    params: tuple[Any, ...]
+    #: Per column: ``(converter, expression)`` pairs, as the ORM applies them.
+    converters: tuple[tuple[tuple[Callable[..., Any], Any], ...], ...]
+
+
+_due_statements: dict[tuple[str, str, bool], _DueStatement] = {}
+
+
+def _due_statement(connection: Any, declared_jobs: bool) -> _DueStatement:
+    key = (connection.alias, connection.vendor, declared_jobs)
+    if key in _due_statements:
+        return _due_statements[key]
+    quote = connection.ops.quote_name
+    meta = Job._meta
+    names = (*JOB_COLUMNS, "finished_at", "source")
+    column = {name: quote(meta.get_field(name).column) for name in names}  # type: ignore[union-attr]
+    where = [f"{column['finished_at']} IS NULL", f"{column['load_error']} = %s"]
+    params: list[Any] = [""]
+    if not declared_jobs:  # JobQuerySet.runnable: this process runs no job declared in code
+        where.append(f"{column['source']} <> %s")
+        params.append(JobSource.CODE)
+    where.append(f"{column['next_run_time']} <= %s")
+    sql = (
+        f"SELECT {', '.join(column[name] for name in JOB_COLUMNS)} "
+        f"FROM {quote(meta.db_table)} WHERE {' AND '.join(where)} "
+        f"ORDER BY {column['next_run_time']}, {column['id']} LIMIT %s"
+    )
+    if connection.features.has_select_for_update_skip_locked:
+        sql += " FOR UPDATE SKIP LOCKED"
+    converters = []
+    for name in JOB_COLUMNS:
+        expression = meta.get_field(name).get_col(meta.db_table)  # type: ignore[union-attr]
+        found = connection.ops.get_db_converters(expression)
+        found += expression.get_db_converters(connection)
+        converters.append(tuple((convert, expression) for convert in found))
+    statement = _DueStatement(sql, tuple(params), tuple(converters))
+    _due_statements[key] = statement
+    return statement
+
+
+def _converted(value: Any, converters: Any, connection: Any) -> Any:
+    for convert, expression in converters:
+        value = convert(value, expression, connection)
+    return value
+
+
 def _take_sqlite_write_lock(connection: Any) -> None:
     # A write as the first statement makes SQLite take its write lock now (waiting for
     # other writers up to the busy timeout), so the SELECT below reads settled rows.
@@ -506,7 +567,7 @@ def _take_sqlite_write_lock(connection: Any) -> None:
         cursor.execute(f"UPDATE {table} SET version = version WHERE 1 = 0")
 
 
-def _planned_at(row: Job, now: datetime) -> datetime:
+def _planned_at(row: StoredRow, now: datetime) -> datetime:
     """The moment a row is planned at: now if it is due, else its own next run time (a
     claim ahead takes exactly that run time)."""
     due = row.next_run_time

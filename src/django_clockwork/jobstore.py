@@ -37,7 +37,7 @@ from django_clockwork.ledger import Ledger
 from django_clockwork.logtext import user
 from django_clockwork.models import Job, JobSource
 from django_clockwork.reconnect import drop_broken_connection, retry_on_disconnect
-from django_clockwork.rows import JOB_COLUMNS, SyncedRunTimes, row_fields
+from django_clockwork.rows import JOB_COLUMNS, StoredRow, SyncedRunTimes, row_fields
 from django_clockwork.serialization import (
     SerializationError,
     trigger_from_json,
@@ -375,7 +375,7 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
 
     # -- rows <-> jobs -----------------------------------------------------------------------
 
-    def _load(self, row: Job) -> StoredJob:
+    def _load(self, row: StoredRow) -> StoredJob:
         """Restore a row for running: it must also name an executor the scheduler has."""
         job = self._restore(row)
         executors = aps.executor_names(aps.store_scheduler(self))
@@ -383,7 +383,7 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
             raise LookupError(f"no executor named {job.executor!r} is configured")
         return job
 
-    def _restore(self, row: Job) -> StoredJob:
+    def _restore(self, row: StoredRow) -> StoredJob:
         allowed.resolve(row.func)  # checks the reference before anything is imported
         target = TaskTarget.of_row(row.task, decoded(row.task_options, "task_options"))
         if target is not None:
@@ -418,7 +418,7 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
         self._synced.remember(job)
         return job
 
-    def _flag(self, row: Job, exc: BaseException) -> None:
+    def _flag(self, row: StoredRow, exc: BaseException) -> None:
         """Record why ``row`` cannot be loaded (bounded); logged once, when the error changes."""
         message = head(f"{type(exc).__name__}: {exc}", LOAD_ERROR_MAX)
         if row.load_error == message:

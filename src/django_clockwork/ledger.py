@@ -44,12 +44,12 @@ from datetime import timezone as dt_timezone
 from typing import Any, NamedTuple
 
 from django.db import connections
-from django.db.models import Case, Count, F, Q, TextField, Value, When
+from django.db.models import Case, F, Q, TextField, Value, When
 from django.db.models.functions import Concat
 
-from django_clockwork.batchsql import can_insert_runs, insert_runs
+from django_clockwork.batchsql import can_insert_runs, insert_runs, pg_array
 from django_clockwork.logtext import format_time
-from django_clockwork.models import ExecutionStatus, JobExecution, TriggerSource
+from django_clockwork.models import ExecutionStatus, JobExecution, SchedulerNode, TriggerSource
 from django_clockwork.reconnect import drop_broken_connection
 from django_clockwork.storedtext import EXCEPTION_MAX, TRACEBACK_MAX, head, tail
 
@@ -494,16 +494,35 @@ class Ledger:
 
     # -- reads ----------------------------------------------------------------------------
 
-    def unfinished_counts(self, job_ids: Collection[str], live_nodes: Any) -> dict[str, int]:
-        """Unfinished runs per job, counting only runs claimed by ``live_nodes``."""
-        return dict(
-            self._runs()
-            .unfinished()
-            .filter(job_id__in=job_ids, node_id__in=live_nodes)
-            .values_list("job_id")
-            .annotate(unfinished=Count("id"))
-            .order_by()
+    def unfinished_counts(self, job_ids: Collection[str], node_timeout: float) -> dict[str, int]:
+        """Unfinished runs per job, counting only runs claimed by nodes that heartbeat within
+        ``node_timeout`` seconds (by the database clock). Asked by every claim: a fixed
+        statement, the live nodes' subquery compiled once per timeout."""
+        connection = connections[self.database]
+        live_sql, live_params = _live_nodes_sql(self.database, node_timeout)
+        meta = JobExecution._meta
+        quote = connection.ops.quote_name
+        job, status, node = (quote(n) for n in ("job_id", "status", "node_id"))  # the columns
+        head_sql = (
+            f"SELECT {job}, COUNT(*) FROM {quote(meta.db_table)} "
+            f"WHERE {status} IN (%s, %s) AND {node} IN ({live_sql}) AND "
         )
+        head_params = [*sorted(UNFINISHED), *live_params]
+        ids = sorted(set(job_ids))
+        counts: dict[str, int] = {}
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                chunks = [ids] if ids else []
+            else:
+                chunks = [ids[i : i + LOOKUP_CHUNK] for i in range(0, len(ids), LOOKUP_CHUNK)]
+            for chunk in chunks:
+                if connection.vendor == "postgresql":
+                    where, params = f"{job} = ANY(%s::text[])", [pg_array(chunk)]
+                else:
+                    where, params = f"{job} IN ({', '.join(['%s'] * len(chunk))})", chunk
+                cursor.execute(f"{head_sql}{where} GROUP BY {job}", [*head_params, *params])
+                counts.update((job_id, int(count)) for job_id, count in cursor.fetchall())
+        return counts
 
     def scheduled_here(self, exclude_jobs: Collection[str]) -> list[Key]:
         """This node's runs still ``scheduled`` (claimed, not started), but for these jobs."""
@@ -579,3 +598,12 @@ def _column_defaults() -> dict[str, Any]:
         for field in JobExecution._meta.concrete_fields
         if not field.primary_key
     }
+
+
+@functools.cache
+def _live_nodes_sql(database: str, node_timeout: float) -> tuple[str, tuple[Any, ...]]:
+    """The SQL of ``SchedulerNode.objects.live(node_timeout).values("id")`` and its
+    parameters (the database's clock is read when the statement runs)."""
+    query = SchedulerNode.objects.using(database).live(node_timeout).values("id").query
+    sql, params = query.get_compiler(using=database).as_sql()
+    return sql, tuple(params)

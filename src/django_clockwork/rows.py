@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import weakref
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 from apscheduler.job import Job as APJob
 from apscheduler.jobstores.base import TransientJobError
@@ -20,26 +20,69 @@ from django_clockwork.serialization import (
     trigger_to_json,
 )
 
+
+class JobRow(NamedTuple):
+    """The columns a job is restored from, as a claim reads them (no model instance: building
+    one per due row cost a claim more than reading the row)."""
+
+    id: str
+    name: str
+    func: str
+    task: str
+    task_options: Any
+    long_running_after: float | None
+    trigger: Any
+    args: Any
+    kwargs: Any
+    executor: str
+    misfire_grace_time: int | None
+    coalesce: bool
+    max_instances: int
+    next_run_time: datetime | None
+    version: int
+    load_error: str
+
+
+class StoredRow(Protocol):
+    """A job's row as the store restores and flags it: a ``Job`` or a :class:`JobRow`."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def func(self) -> str: ...
+    @property
+    def task(self) -> str: ...
+    @property
+    def task_options(self) -> Any: ...
+    @property
+    def long_running_after(self) -> float | None: ...
+    @property
+    def trigger(self) -> Any: ...
+    @property
+    def args(self) -> Any: ...
+    @property
+    def kwargs(self) -> Any: ...
+    @property
+    def executor(self) -> str: ...
+    @property
+    def misfire_grace_time(self) -> int | None: ...
+    @property
+    def coalesce(self) -> bool: ...
+    @property
+    def max_instances(self) -> int: ...
+    @property
+    def next_run_time(self) -> datetime | None: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def load_error(self) -> str: ...
+
+
 #: The columns a job is restored from, planned by a claim with, and ``_flag`` reads (a column
-#: left out would cost a query per row when read).
-JOB_COLUMNS = (
-    "id",
-    "name",
-    "func",
-    "task",
-    "task_options",
-    "long_running_after",
-    "trigger",
-    "args",
-    "kwargs",
-    "executor",
-    "misfire_grace_time",
-    "coalesce",
-    "max_instances",
-    "next_run_time",
-    "version",
-    "load_error",
-)
+#: left out of a query of model instances would cost a query per row when read).
+JOB_COLUMNS: tuple[str, ...] = JobRow._fields
 
 
 class _Seen(weakref.ref):  # type: ignore[type-arg]
