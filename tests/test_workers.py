@@ -82,3 +82,23 @@ def test_shutdown_runs_the_calls_still_waiting_for_their_time() -> None:
     assert waiting.result(0) >= at
     with pytest.raises(RuntimeError):
         pool.submit_at(time.monotonic(), time.monotonic)
+
+
+def test_a_posted_call_has_no_future_and_what_it_raises_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    pool = WorkerThreads(1, name="clockwork-test")
+    done = threading.Event()
+    ran: list[float] = []
+    pool.post_at(None, lambda: 1 / 0)
+    at = time.monotonic() + 0.1
+    pool.post_at(at, lambda: (ran.append(time.monotonic()), done.set()))
+    assert done.wait(5)
+    assert ran[0] >= at
+    assert len(pool._threads) == 1  # the thread went on after the exception
+    pool.shutdown(wait=True)
+    (record,) = [r for r in caplog.records if r.name == "django_clockwork.workers"]
+    assert "raised" in record.getMessage() and record.exc_info is not None
+    assert record.exc_info[0] is ZeroDivisionError
+    with pytest.raises(RuntimeError, match="after shutdown"):
+        pool.post_at(None, print)

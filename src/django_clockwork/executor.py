@@ -16,8 +16,6 @@ import threading
 import time
 import traceback
 from collections.abc import Awaitable, Callable
-from concurrent.futures import Future
-from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
@@ -112,7 +110,9 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
         self.on_slot_freed = on_slot_freed
         self.hostname = HOSTNAME  # the host the claim recorded, the same at start
         self._pool: WorkerThreads | None = None
-        self._futures: set[Future[None]] = set()
+        #: Runs handed to the threads and not finished (executing, queued or timed).
+        self._outstanding = 0
+        self._outstanding_changed = threading.Condition()
         self._ledgers: dict[str, Ledger] = {}
         self._pace: float | None = None
         self._writers: dict[str, LedgerWriter] = {}
@@ -141,9 +141,10 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
     def wait(self, timeout: float | None) -> bool:
         """Wait for running jobs and their ledger writes; True if none is left running."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        _done, pending = wait_futures(set(self._futures), timeout=timeout)
+        with self._outstanding_changed:
+            idle = self._outstanding_changed.wait_for(lambda: not self._outstanding, timeout)
         self.flush(None if deadline is None else max(deadline - time.monotonic(), 0.0))
-        return not pending
+        return idle
 
     def flush(self, timeout: float | None = None) -> bool:
         """Write the ledger transitions handed in so far; True if all were written."""
@@ -153,10 +154,9 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
 
     @property
     def running(self) -> int:
-        """Submitted runs not finished yet (executing or waiting for a thread): a finished
-        run's future leaves ``_futures`` in its done callback, so this costs O(1) (it is
-        asked after every run)."""
-        return len(self._futures)
+        """Submitted runs not finished yet (executing, waiting for a thread or for their
+        time): a count, O(1) (it is asked after every run)."""
+        return self._outstanding
 
     def free_slots(self) -> int:
         """Worker threads not taken by a submitted run."""
@@ -251,14 +251,19 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
             ledger.ensure_scheduled(_new_runs(job, times))
         assert self._pool is not None, "This executor has not been started yet"
         self.submitted.update((job.id, t) for t in times)
+        self._count_outstanding(+1)
         try:
-            call = (self._run_all, job, times, ledger, self.writer(database))
             early = (min(times) - _now()).total_seconds()  # claimed ahead (CLAIM_AHEAD)
-            if early > 0:
-                future = self._pool.submit_at(time.monotonic() + early, *call)
-            else:
-                future = self._pool.submit(*call)
+            self._pool.post_at(
+                time.monotonic() + early if early > 0 else None,
+                self._run_all,
+                job,
+                times,
+                ledger,
+                self.writer(database),
+            )
         except RuntimeError as exc:  # the pool is shut down: the process is exiting
+            self._count_outstanding(-1)
             self.submitted.difference_update((job.id, t) for t in times)
             aps.give_back_instance(self, job.id)
             ledger.abandoned(
@@ -268,8 +273,12 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
                 durable=False,
             )
             raise
-        self._futures.add(future)
-        future.add_done_callback(self._futures.discard)
+
+    def _count_outstanding(self, change: int) -> None:
+        with self._outstanding_changed:
+            self._outstanding += change
+            if not self._outstanding:
+                self._outstanding_changed.notify_all()
 
     def _do_submit_job(self, job: Any, run_times: list[datetime]) -> None:  # pragma: no cover
         raise NotImplementedError("submit_job is overridden")
@@ -297,10 +306,13 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
         else:
             aps.report_success(self, job.id, events)
         finally:
-            self.submitted.difference_update((job.id, t) for t in run_times)
-            end_transactions()
-            if self.on_slot_freed is not None:
-                self.on_slot_freed()
+            try:
+                self.submitted.difference_update((job.id, t) for t in run_times)
+                end_transactions()
+            finally:
+                self._count_outstanding(-1)  # whatever happened: wait() must not hang on it
+                if self.on_slot_freed is not None:
+                    self.on_slot_freed()
 
     def _could_not_run(
         self, job: Any, run_time: datetime, writer: LedgerWriter, exc: Exception

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import logging
 import queue
 import threading
 import time
@@ -17,7 +18,11 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-_Task = tuple["Future[Any]", Callable[..., Any], tuple[Any, ...]]
+#: A call for the threads: its future (None for :meth:`WorkerThreads.post`), the function
+#: and its arguments.
+_Task = tuple["Future[Any] | None", Callable[..., Any], tuple[Any, ...]]
+
+logger = logging.getLogger(__name__)
 
 
 class WorkerThreads:
@@ -46,21 +51,35 @@ class WorkerThreads:
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
         """Run ``fn(*args)`` in a worker thread; raises RuntimeError once shut down."""
-        with self._lock:
-            if self._closed:
-                raise RuntimeError("cannot schedule new work after shutdown")
-            future: Future[Any] = Future()
-            self._hand((future, fn, args))
-            return future
+        future: Future[Any] = Future()
+        self.post_at(None, fn, *args, future=future)
+        return future
 
     def submit_at(self, deadline: float, fn: Callable[..., Any], *args: Any) -> Future[Any]:
         """Like :meth:`submit`, but the call joins the threads' queue at ``deadline``
         (``time.monotonic()``), taking no thread until then. A shutdown waits for such
         calls to join the queue first, so they run (or are abandoned) like any other."""
+        future: Future[Any] = Future()
+        self.post_at(deadline, fn, *args, future=future)
+        return future
+
+    def post_at(
+        self,
+        deadline: float | None,
+        fn: Callable[..., Any],
+        *args: Any,
+        future: Future[Any] | None = None,
+    ) -> None:
+        """Run ``fn(*args)`` in a worker thread, at ``deadline`` (``time.monotonic()``) or
+        at once (None), with no future: for a caller that tracks its calls itself (the
+        executor; a future per run cost as much as the rest of handing it over). What
+        ``fn`` raises is logged. Raises RuntimeError once shut down."""
         with self._lock:
             if self._closed:
                 raise RuntimeError("cannot schedule new work after shutdown")
-            future: Future[Any] = Future()
+            if deadline is None:
+                self._hand((future, fn, args))
+                return
             heapq.heappush(self._later, (deadline, next(self._order), (future, fn, args)))
             if self._timer is None:
                 self._timer = threading.Thread(
@@ -68,7 +87,6 @@ class WorkerThreads:
                 )
                 self._timer.start()
             self._later_changed.notify()
-            return future
 
     def _hand(self, task: _Task) -> None:
         """Queue a task for the threads, starting one if none is idle (holding the lock)."""
@@ -118,6 +136,14 @@ class WorkerThreads:
                 return
             future, fn, args = task
             del task
+            if future is None:
+                try:
+                    fn(*args)
+                except BaseException:
+                    logger.exception("A call in worker thread %s raised", self.name)
+                finally:
+                    self._idle.release()
+                continue
             if not future.set_running_or_notify_cancel():
                 self._idle.release()
                 continue
