@@ -29,6 +29,7 @@ from django_clockwork.logtext import format_times, user
 from django_clockwork.models import Job, JobSource
 from django_clockwork.reconnect import drop_broken_connection
 from django_clockwork.rows import JOB_COLUMNS, JobRow, StoredRow
+from django_clockwork.sqlrows import Converters, converted, converters_for
 from django_clockwork.tasktargets import TaskTarget, enqueue, enqueues_in, task_of
 from django_clockwork.wakeups import CLAIMING_SETTING
 
@@ -497,16 +498,7 @@ def select_due(database: str, now: datetime, limit: int) -> list[JobRow]:
     with connection.cursor() as cursor:
         cursor.execute(due.sql, params)
         fetched = cursor.fetchall()
-    converters = due.converters
-    return [
-        JobRow._make(
-            [
-                value if value is None or not convert else _converted(value, convert, connection)
-                for value, convert in zip(values, converters, strict=True)
-            ]
-        )
-        for values in fetched
-    ]
+    return [JobRow._make(row) for row in converted(fetched, due.converters, connection)]
 
 
 @dataclass(frozen=True)
@@ -514,8 +506,7 @@ class _DueStatement:
     sql: str
     #: The parameters before ``now`` and the limit.
     params: tuple[Any, ...]
-    #: Per column: ``(converter, expression)`` pairs, as the ORM applies them.
-    converters: tuple[tuple[tuple[Callable[..., Any], Any], ...], ...]
+    converters: Converters
 
 
 _due_statements: dict[tuple[str, str, bool], _DueStatement] = {}
@@ -542,21 +533,10 @@ def _due_statement(connection: Any, declared_jobs: bool) -> _DueStatement:
     )
     if connection.features.has_select_for_update_skip_locked:
         sql += " FOR UPDATE SKIP LOCKED"
-    converters = []
-    for name in JOB_COLUMNS:
-        expression = meta.get_field(name).get_col(meta.db_table)  # type: ignore[union-attr]
-        found = connection.ops.get_db_converters(expression)
-        found += expression.get_db_converters(connection)
-        converters.append(tuple((convert, expression) for convert in found))
-    statement = _DueStatement(sql, tuple(params), tuple(converters))
+    converters = converters_for(connection, Job, JOB_COLUMNS)
+    statement = _DueStatement(sql, tuple(params), converters)
     _due_statements[key] = statement
     return statement
-
-
-def _converted(value: Any, converters: Any, connection: Any) -> Any:
-    for convert, expression in converters:
-        value = convert(value, expression, connection)
-    return value
 
 
 def _take_sqlite_write_lock(connection: Any) -> None:

@@ -36,6 +36,10 @@ class UndecodableJSONError(ValueError):
     """A column of a row holds JSON that the database accepted but Python cannot decode."""
 
 
+#: Stored JSON that decodes to a new empty container: no decoder needed.
+_EMPTY: dict[Any, type] = {"[]": list, "{}": dict}
+
+
 class TolerantJSONField(models.JSONField):
     """``JSONField`` whose rows load whatever the column holds (see the module's docstring).
 
@@ -43,6 +47,8 @@ class TolerantJSONField(models.JSONField):
     """
 
     def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
+        if type(value) is str and value in _EMPTY and self.decoder is None:  # most args, kwargs
+            return _EMPTY[value]()
         try:
             return super().from_db_value(value, expression, connection)
         except (ValueError, RecursionError) as exc:

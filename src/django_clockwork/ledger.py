@@ -51,6 +51,7 @@ from django_clockwork.batchsql import can_insert_runs, insert_runs, pg_array
 from django_clockwork.logtext import format_time
 from django_clockwork.models import ExecutionStatus, JobExecution, SchedulerNode, TriggerSource
 from django_clockwork.reconnect import drop_broken_connection
+from django_clockwork.sqlrows import Converters, converted, converters_for
 from django_clockwork.storedtext import EXCEPTION_MAX, TRACEBACK_MAX, head, tail
 
 logger = logging.getLogger(__name__)
@@ -126,6 +127,14 @@ class NewRun:
     requested_by: str = ""
 
 
+class Request(NamedTuple):
+    """A run-now request waiting for a scheduler: its ledger row's id and run."""
+
+    id: int
+    job_id: str
+    scheduled_run_time: datetime
+
+
 class Inserted(NamedTuple):
     """The (job id, UTC run time) pairs a claim inserted, by what becomes of them."""
 
@@ -188,18 +197,19 @@ class Ledger:
     # A request is a ``scheduled`` run-now row with no node: any live scheduler may take it
     # (setting its node, a compare-and-set) inside its claim.
 
-    def pending_requests(self, limit: int) -> list[JobExecution]:
+    def pending_requests(self, limit: int) -> list[Request]:
         """Run-now requests no scheduler has taken yet, oldest first (locked, skipping rows
-        another scheduler holds, where the database can)."""
+        another scheduler holds, where the database can). Asked by every claim: a fixed
+        statement."""
         if limit <= 0:
             return []
-        query = self._runs().filter(
-            status=S.SCHEDULED, node_id="", trigger_source=TriggerSource.RUN_NOW
-        )
-        if connections[self.database].features.has_select_for_update_skip_locked:
-            query = query.select_for_update(skip_locked=True)
-        query = query.only("id", "job_id", "scheduled_run_time")
-        return list(query.order_by("scheduled_run_time", "id")[:limit])
+        connection = connections[self.database]
+        sql, converters = _requests_statement(connection)
+        params: list[Any] = [str(S.SCHEDULED), "", str(TriggerSource.RUN_NOW), limit]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            fetched = cursor.fetchall()
+        return [Request._make(row) for row in converted(fetched, converters, connection)]
 
     def execution_id(self, job_id: str, run_time: datetime) -> int:
         """The id of the history row of this run."""
@@ -607,3 +617,25 @@ def _live_nodes_sql(database: str, node_timeout: float) -> tuple[str, tuple[Any,
     query = SchedulerNode.objects.using(database).live(node_timeout).values("id").query
     sql, params = query.get_compiler(using=database).as_sql()
     return sql, tuple(params)
+
+
+_requests_statements: dict[tuple[str, str], tuple[str, Converters]] = {}
+
+
+def _requests_statement(connection: Any) -> tuple[str, Converters]:
+    """The SQL of :meth:`Ledger.pending_requests` on this connection, and its converters."""
+    key = (connection.alias, connection.vendor)
+    if key not in _requests_statements:
+        quote = connection.ops.quote_name
+        columns = ", ".join(quote(name) for name in Request._fields)  # names are the columns
+        sql = (
+            f"SELECT {columns} FROM {quote(JobExecution._meta.db_table)} "
+            f"WHERE {quote('status')} = %s AND {quote('node_id')} = %s "
+            f"AND {quote('trigger_source')} = %s "
+            f"ORDER BY {quote('scheduled_run_time')}, {quote('id')} LIMIT %s"
+        )
+        if connection.features.has_select_for_update_skip_locked:
+            sql += " FOR UPDATE SKIP LOCKED"
+        converters = converters_for(connection, JobExecution, Request._fields)
+        _requests_statements[key] = (sql, converters)
+    return _requests_statements[key]
