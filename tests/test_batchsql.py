@@ -1,5 +1,6 @@
 """``batchsql.pg_array``: the text form of an array parameter reads back as the same values
-on PostgreSQL, however hostile the text; values it has no form for are refused."""
+on PostgreSQL, however hostile the text; values it has no form for are refused.
+``sqlrows.batch``: statements answer in order, in one round trip on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ TIMES = [
 ]
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def _postgresql_only() -> None:
     if connection.vendor != "postgresql":
         pytest.skip("pg_array is PostgreSQL's array text form")
@@ -51,24 +52,71 @@ def read_back(kind: str, values: list[Any]) -> list[Any]:
     return list(got)
 
 
+@pytest.mark.usefixtures("_postgresql_only")
 def test_text_reads_back_unchanged() -> None:
     assert read_back("text", [*TEXTS, None]) == [*TEXTS, None]
     assert read_back("varchar(191)", ["burst-1", "burst-2"]) == ["burst-1", "burst-2"]
 
 
+@pytest.mark.usefixtures("_postgresql_only")
 def test_numbers_and_booleans_read_back_unchanged() -> None:
     assert read_back("integer", [1, -2, None, 2**31 - 1]) == [1, -2, None, 2**31 - 1]
     assert read_back("double precision", [0.1, 1e-05, 123456.789]) == [0.1, 1e-05, 123456.789]
     assert read_back("boolean", [True, False, None]) == [True, False, None]
 
 
+@pytest.mark.usefixtures("_postgresql_only")
 def test_aware_times_read_back_as_the_same_instants_to_the_microsecond() -> None:
     assert read_back("timestamptz", TIMES) == TIMES
 
 
+@pytest.mark.usefixtures("_postgresql_only")
 def test_an_empty_array_and_a_refused_value() -> None:
     assert read_back("text", []) == []
     with pytest.raises(ValueError, match="naive"):
         pg_array([datetime(2026, 1, 1)])
     with pytest.raises(TypeError, match="no array form for bytes"):
         pg_array([b"raw"])
+
+
+def test_a_batch_answers_each_statement_in_order() -> None:
+    """Rows for a statement that returns rows, the rowcount for one that changes rows; on
+    PostgreSQL all in one execute (one round trip), elsewhere one execute each."""
+    from django.test.utils import CaptureQueriesContext
+
+    from django_clockwork.models import Job
+    from django_clockwork.sqlrows import batch, can_batch
+
+    table = connection.ops.quote_name(Job._meta.db_table)
+    Job.objects.create(id="a", func="tests.jobs:noop", trigger={"type": "date"})
+    statements = [
+        ("SELECT 1", []),
+        (f"UPDATE {table} SET name = %s WHERE id = %s", ["renamed ; 'quoted' %", "a"]),
+        (f"SELECT id, name FROM {table} WHERE id = %s", ["a"]),
+    ]
+    with CaptureQueriesContext(connection) as sent:
+        first, update, read = batch(connection, statements)
+    assert len(sent.captured_queries) == (1 if can_batch(connection) else 3)
+    assert first.rows == [(1,)]
+    assert (update.rowcount, update.rows) == (1, None)
+    assert read.rows == [("a", "renamed ; 'quoted' %")]
+
+
+def test_an_error_stops_the_batch_and_reaches_the_caller() -> None:
+    from django.db import DatabaseError, transaction
+
+    from django_clockwork.models import Job
+    from django_clockwork.sqlrows import batch
+
+    table = connection.ops.quote_name(Job._meta.db_table)
+    Job.objects.create(id="a", func="tests.jobs:noop", trigger={"type": "date"})
+    with pytest.raises(DatabaseError), transaction.atomic():
+        batch(
+            connection,
+            [
+                (f"UPDATE {table} SET name = %s WHERE id = %s", ["changed", "a"]),
+                ("SELECT * FROM clockwork_no_such_table", []),
+                (f"DELETE FROM {table}", []),
+            ],
+        )
+    assert list(Job.objects.values_list("id", "name")) == [("a", "")]  # all rolled back

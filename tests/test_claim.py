@@ -322,3 +322,38 @@ def test_the_claims_statement_selects_what_the_querysets_do(
     assert [row[0] for row in expected] == [*(["code"] if declared_jobs else []), "c", "a", "b"]
     assert [tuple(row) for row in select_due("default", now, 10)] == expected
     assert [tuple(row) for row in select_due("default", now, 2)] == expected[:2]
+
+
+def test_a_claim_of_many_due_runs_is_a_few_fixed_round_trips(
+    store: DjangoJobStore, make_job: MakeJob
+) -> None:
+    """A node's claim reads (due rows and run-now requests, locked, then the unfinished runs
+    on live nodes) and writes (advance, ledger rows): on PostgreSQL each group is one round
+    trip to the server, one statement each elsewhere (SQLite adds its write lock and
+    ``changes()``), whatever the number of rows."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from django_clockwork.models import SchedulerNode
+
+    now = timezone.now()
+    SchedulerNode.objects.create(
+        id="n1", hostname="h", pid=1, version="x", started_at=now, last_heartbeat=now
+    )
+    store.node_id = "n1"
+    store._claimer.ledger.node_id = "n1"
+
+    def round_trips(count: int) -> int:
+        Job.objects.all().delete()
+        for n in range(count):
+            due = timezone.now() - timedelta(seconds=1)
+            store.add_job(make_job(f"j{n}", next_run_time=due, misfire_grace_time=None))
+        with CaptureQueriesContext(connection) as claim:
+            assert len(store.get_due_jobs(timezone.now())) == count
+        return len(claim.captured_queries)
+
+    # The test's transaction makes the claim's a savepoint: SAVEPOINT and RELEASE count too.
+    # SQLite also reads the due rows before its write lock; MySQL/MariaDB look the ledger
+    # keys up before inserting.
+    expected = {"postgresql": 2, "mysql": 6, "sqlite": 8}[connection.vendor] + 2
+    assert round_trips(3) == round_trips(40) == expected

@@ -329,7 +329,7 @@ def test_a_mixed_claim_is_the_same_with_one_statement_or_the_orm(
     one run, are written as the ORM writes them."""
 
     def claim_all(offset: timedelta) -> None:
-        at = T0 + offset
+        at = T0 + offset + timedelta(microseconds=123457)  # read back to the microsecond
         runs = [
             new_run(at, "a"),
             new_run(at + timedelta(seconds=1), "a"),

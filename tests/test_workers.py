@@ -98,7 +98,8 @@ def test_a_posted_call_has_no_future_and_what_it_raises_is_logged(
     assert len(pool._threads) == 1  # the thread went on after the exception
     pool.shutdown(wait=True)
     (record,) = [r for r in caplog.records if r.name == "django_clockwork.workers"]
-    assert "raised" in record.getMessage() and record.exc_info is not None
+    assert "raised" in record.getMessage()
+    assert record.exc_info is not None
     assert record.exc_info[0] is ZeroDivisionError
     with pytest.raises(RuntimeError, match="after shutdown"):
         pool.post_at(None, print)

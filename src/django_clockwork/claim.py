@@ -24,12 +24,19 @@ from django_clockwork import aps
 from django_clockwork.backlog import Missed, walk
 from django_clockwork.batchsql import pg_array
 from django_clockwork.conf import get_conf
-from django_clockwork.ledger import Ledger, NewRun
+from django_clockwork.ledger import Key, Ledger, NewRun, Request
 from django_clockwork.logtext import format_times, user
 from django_clockwork.models import Job, JobSource
 from django_clockwork.reconnect import drop_broken_connection
 from django_clockwork.rows import JOB_COLUMNS, JobRow, StoredRow
-from django_clockwork.sqlrows import Converters, converted, converters_for
+from django_clockwork.sqlrows import (
+    Converters,
+    Result,
+    Statement,
+    batch,
+    converted,
+    converters_for,
+)
 from django_clockwork.tasktargets import TaskTarget, enqueue, enqueues_in, task_of
 from django_clockwork.wakeups import CLAIMING_SETTING
 
@@ -141,8 +148,9 @@ class Claimer:
         with transaction.atomic(using=self.database):
             if connection.vendor == "sqlite":
                 _take_sqlite_write_lock(connection)
+            rows, pending, counts = self._read(now)
             plans = []
-            for row in self._select_due(now):
+            for row in rows:
                 # A row unchanged since it was planned keeps its plan; others are planned now.
                 key = (row.id, row.version)
                 plan = (
@@ -150,22 +158,17 @@ class Claimer:
                 )
                 if plan is not None:
                     plans.append(plan)
-            busy = self._at_max_instances(plans) if plans else {}
+            busy = self._at_max_instances(plans, counts)
             if ahead:
                 plans = self._defer_busy(plans, busy, real_now)
-            requested = self._take_requests(now, plans)
+            requested = self._take_requests(now, plans, pending, counts)
             if not plans and not requested:
                 return []
             owned: set[tuple[str, datetime]] = set()
             skipped: set[tuple[str, datetime]] = set()
             recorded: set[tuple[str, datetime]] = set()
             if plans:
-                if connection.vendor == "postgresql":
-                    # The claim's own updates wake no other scheduler (wakeups.TRIGGER_SQL).
-                    with connection.cursor() as cursor:
-                        cursor.execute("SELECT set_config(%s, 'on', true)", [CLAIMING_SETTING])
-                self._advance(plans, now)
-                owned, skipped, recorded = self.ledger.claimed(self._new_runs(plans, busy))
+                owned, skipped, recorded = self._write(plans, busy, now)
                 owned -= self._enqueue_in_claim(plans, owned, real_now)
         jobs = []
         for plan in plans:
@@ -226,7 +229,11 @@ class Claimer:
         )
 
     def _take_requests(
-        self, now: datetime, plans: Sequence[Plan]
+        self,
+        now: datetime,
+        plans: Sequence[Plan],
+        pending: Sequence[Request],
+        counts: dict[str, int],
     ) -> dict[str, tuple[Any, list[datetime]]]:
         """Take pending run-now requests (``api.run_now``), within this claim's capacity.
 
@@ -237,8 +244,8 @@ class Claimer:
         """
         if not self.ledger.node_id:
             return {}
-        limit = self.batch_size if self.capacity is None else self.capacity()
-        pending = self.ledger.pending_requests(limit - sum(len(p.run_times) for p in plans))
+        room = self._limit() - sum(len(p.run_times) for p in plans)
+        pending = list(pending[: max(room, 0)])  # read (and locked) with the due rows
         if not pending:
             return {}
         cutoff = now - timedelta(seconds=get_conf().run_now_expiry)
@@ -252,7 +259,6 @@ class Claimer:
             .active()
             .filter(id__in={r.job_id for r in pending} - planned.keys())
         }
-        counts = self.ledger.unfinished_counts({r.job_id for r in pending}, self.node_timeout)
         taken: dict[str, tuple[Any, list[datetime]]] = {}
         for request in pending:
             job_id, run_time = request.job_id, request.scheduled_run_time
@@ -291,10 +297,14 @@ class Claimer:
         logger.warning("Job %r: %s", plan.row.id, user(plan.missed.describe()))
         return plan.missed
 
+    def _limit(self) -> int:
+        """How many runs this claim may take: the batch size, or less room."""
+        if self.capacity is None:
+            return self.batch_size
+        return min(self.batch_size, self.capacity())
+
     def _select_due(self, now: datetime) -> list[JobRow]:
-        limit = self.batch_size
-        if self.capacity is not None:
-            limit = min(limit, self.capacity())
+        limit = self._limit()
         rows = select_due(self.database, now, limit) if limit > 0 else []
         self.starved = limit < self.batch_size and len(rows) == limit
         return rows
@@ -316,19 +326,53 @@ class Claimer:
             return None
         return Plan(row, job, taken.run_times, taken.next_run_time, taken.missed)
 
-    def _advance(self, plans: Sequence[Plan], now: datetime) -> None:
-        """Write each row's new ``next_run_time`` (``finished_at`` when the trigger is done)
-        and ``version + 1``, if its version is still the one read: one fixed SQL statement per
-        :data:`ADVANCE_CHUNK` rows (building it with the ORM, a ``CASE`` branch per row, was
-        most of a claim's time)."""
+    def _read(self, now: datetime) -> tuple[list[JobRow], list[Request], dict[str, int]]:
+        """The claim's first round trip: the due rows (within this process's room) and the
+        pending run-now requests, locked, then (for a node) the unfinished runs per job on
+        live nodes, read after the locks were taken, so that two schedulers cannot both count
+        below ``max_instances`` for one job; on PostgreSQL with the setting that keeps the
+        claim's own writes from waking other schedulers (wakeups.TRIGGER_SQL)."""
         connection = connections[self.database]
-        for start in range(0, len(plans), ADVANCE_CHUNK):
-            chunk = [
-                (plan.row.id, plan.row.version, plan.next_run_time)
-                for plan in plans[start : start + ADVANCE_CHUNK]
-            ]
-            if advance_rows(connection, chunk, now) != len(chunk):
-                raise ClaimConflictError
+        limit = self._limit()
+        statements: list[Statement] = []
+        if connection.vendor == "postgresql":
+            statements.append(("SELECT set_config(%s, 'on', true)", [CLAIMING_SETTING]))
+        due_at = requests_at = None
+        if limit > 0:
+            due_at = len(statements)
+            statements.append(due_statement(connection, now, limit))
+        counts_at = None
+        if self.ledger.node_id and limit > 0:
+            requests_at = len(statements)
+            statements.append(self.ledger.pending_requests_statement(limit))
+            counts_at = len(statements)
+            statements.append(self.ledger.unfinished_statement(self.node_timeout))
+        results = batch(connection, statements)
+        rows = [] if due_at is None else due_rows(connection, results[due_at])
+        self.starved = limit < self.batch_size and len(rows) == limit
+        pending = [] if requests_at is None else self.ledger.requests_from(results[requests_at])
+        counts = {} if counts_at is None else self.ledger.counts_from(results[counts_at])
+        return rows, pending, counts
+
+    def _write(
+        self, plans: Sequence[Plan], busy: dict[str, int], now: datetime
+    ) -> tuple[set[Key], set[Key], set[Key]]:
+        """The claim's writes, in one round trip where the database allows: each row's new
+        ``next_run_time`` (``finished_at`` when the trigger is done) and ``version + 1``, if
+        its version is still the one read (fixed SQL: building it with the ORM, a ``CASE``
+        branch per row, was most of a claim's time), and the ledger's rows of the runs.
+        Returns the runs inserted to run, ``skipped`` and ``missed``."""
+        connection = connections[self.database]
+        rows = [(plan.row.id, plan.row.version, plan.next_run_time) for plan in plans]
+        advance = advance_statements(connection, rows, now)
+        runs = self._new_runs(plans, busy)
+        insert = self.ledger.claim_statements(runs)
+        results = batch(connection, [*advance, *(insert.statements if insert else [])])
+        if advanced(connection, results[: len(advance)]) != len(plans):
+            raise ClaimConflictError
+        if insert is None:  # the ledger looks its runs up first (MySQL/MariaDB)
+            return self.ledger.claimed(runs)
+        return insert.finish(results[len(advance) :])
 
     def _defer_busy(self, plans: list[Plan], busy: dict[str, int], now: datetime) -> list[Plan]:
         """The plans to claim now: without those of busy jobs whose runs are not due yet
@@ -370,15 +414,9 @@ class Claimer:
             for run_time in plan.run_times
         ]
 
-    def _at_max_instances(self, plans: Sequence[Plan]) -> dict[str, int]:
-        """Jobs whose unfinished runs on live nodes already reach ``max_instances``.
-
-        Runs inside the claim, which holds these jobs' rows, so two schedulers cannot both
-        count below the limit for the same job.
-        """
-        if not self.ledger.node_id:
-            return {}
-        counts = self.ledger.unfinished_counts([plan.row.id for plan in plans], self.node_timeout)
+    def _at_max_instances(self, plans: Sequence[Plan], counts: dict[str, int]) -> dict[str, int]:
+        """Jobs whose unfinished runs on live nodes already reach ``max_instances`` (counted
+        inside the claim, after it locked these jobs' rows: see :meth:`_read`)."""
         return {
             plan.row.id: plan.row.max_instances
             for plan in plans
@@ -424,12 +462,23 @@ class Claimer:
         return jobs
 
 
-def advance_rows(
+def advance_statements(
     connection: Any, rows: Sequence[tuple[str, int, datetime | None]], now: datetime
-) -> int:
-    """Advance ``(id, version read, next_run_time)`` rows in one statement; returns how many
-    matched their version. PostgreSQL joins arrays, MySQL/MariaDB a derived table of
-    ``UNION ALL`` rows, SQLite a ``VALUES`` common table expression."""
+) -> list[Statement]:
+    """The statements that advance ``(id, version read, next_run_time)`` rows (see
+    :meth:`Claimer._write`); :func:`advanced` reads how many matched their version from
+    their results. PostgreSQL joins arrays (one statement), MySQL/MariaDB a derived table of
+    ``UNION ALL`` rows, SQLite a ``VALUES`` common table expression (one statement per
+    :data:`ADVANCE_CHUNK` rows, each followed by ``SELECT changes()``: Python's sqlite3
+    reports no rowcount for a statement that starts with ``WITH``)."""
+    if connection.vendor != "postgresql" and len(rows) > ADVANCE_CHUNK:
+        return [
+            statement
+            for start in range(0, len(rows), ADVANCE_CHUNK)
+            for statement in advance_statements(
+                connection, rows[start : start + ADVANCE_CHUNK], now
+            )
+        ]
     quote = connection.ops.quote_name
     table = quote(Job._meta.db_table)
     ops = connection.ops
@@ -446,7 +495,7 @@ def advance_rows(
             f"UPDATE {table} AS j SET next_run_time = v.next_run_time, "
             "finished_at = CASE WHEN v.next_run_time IS NULL THEN %s::timestamptz END, "
             "version = j.version + 1, updated_at = %s "
-            "FROM unnest(%s::text[], %s::integer[], %s::timestamptz[]) "
+            "FROM unnest(%s::text[], %s::bigint[], %s::timestamptz[]) "
             "AS v(id, version, next_run_time) WHERE j.id = v.id AND j.version = v.version "
             # The ids again, for the primary key's index: joined to the arrays alone, the
             # planner hashed every row of the table (a sequential scan per claim).
@@ -477,14 +526,16 @@ def advance_rows(
     if connection.vendor != "postgresql":  # one (id, version, time) per row, then the times
         params = [value for row in zip(ids, versions, times, strict=True) for value in row]
         params += [at, at]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        matched: int = cursor.rowcount
-        if connection.vendor == "sqlite":
-            # Python's sqlite3 reports no rowcount for a statement that starts with WITH.
-            cursor.execute("SELECT changes()")
-            matched = cursor.fetchone()[0]
-    return matched
+    if connection.vendor == "sqlite":
+        return [(sql, params), ("SELECT changes()", [])]
+    return [(sql, params)]
+
+
+def advanced(connection: Any, results: Sequence[Result]) -> int:
+    """How many rows the statements of :func:`advance_statements` advanced."""
+    if connection.vendor == "sqlite":
+        return sum(int(result.rows[0][0]) for result in results if result.rows)
+    return sum(result.rowcount for result in results)
 
 
 def select_due(database: str, now: datetime, limit: int) -> list[JobRow]:
@@ -492,13 +543,20 @@ def select_due(database: str, now: datetime, limit: int) -> list[JobRow]:
     (``FOR UPDATE SKIP LOCKED`` where the database has it): one fixed statement, each column
     converted as the ORM converts it, without a model instance per row."""
     connection = connections[database]
+    (result,) = batch(connection, [due_statement(connection, now, limit)])
+    return due_rows(connection, result)
+
+
+def due_statement(connection: Any, now: datetime, limit: int) -> Statement:
+    """The statement of :func:`select_due`, for a batch; :func:`due_rows` reads its result."""
     due = _due_statement(connection, get_conf().declared_jobs)
     field = Job._meta.get_field("next_run_time")
-    params = [*due.params, field.get_db_prep_value(now, connection), limit]
-    with connection.cursor() as cursor:
-        cursor.execute(due.sql, params)
-        fetched = cursor.fetchall()
-    return [JobRow._make(row) for row in converted(fetched, due.converters, connection)]
+    return due.sql, [*due.params, field.get_db_prep_value(now, connection), limit]
+
+
+def due_rows(connection: Any, result: Result) -> list[JobRow]:
+    due = _due_statement(connection, get_conf().declared_jobs)
+    return [JobRow._make(row) for row in converted(result.rows or [], due.converters, connection)]
 
 
 @dataclass(frozen=True)

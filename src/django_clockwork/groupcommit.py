@@ -23,7 +23,7 @@ from typing import Any
 
 from django.db import connections, transaction
 
-from django_clockwork.batchsql import update_runs
+from django_clockwork.batchsql import update_runs, update_statements
 from django_clockwork.ledger import (
     DURABLE_BACKOFF,
     FAILED,
@@ -38,6 +38,7 @@ from django_clockwork.ledger import (
 from django_clockwork.logtext import format_time
 from django_clockwork.models import ExecutionStatus, JobExecution
 from django_clockwork.reconnect import replace_dead_connections
+from django_clockwork.sqlrows import Statement, batch
 
 logger = logging.getLogger(__name__)
 
@@ -212,12 +213,31 @@ class LedgerWriter:
         refused: list[tuple[Transition, list[Key]]] = []
         with transaction.atomic(using=self.database):
             connection = connections[self.database]
+            moved = self._moved(connection, statements)
             for transition, rows in statements.items():
-                moved = update_runs(connection, transition, rows)
-                if moved < len(rows):
+                if moved[transition] < len(rows):
                     refused.append((transition, [key for key, _fields in rows]))
         for transition, keys in refused:
             self._log_refused(transition, keys)
+
+    @staticmethod
+    def _moved(
+        connection: Any, statements: dict[Transition, list[tuple[Key, dict[str, Any]]]]
+    ) -> dict[Transition, int]:
+        """Run a flush's statements (in one round trip where the database allows); the runs
+        each transition moved."""
+        planned: dict[Transition, list[Statement]] = {}
+        for transition, rows in statements.items():
+            sql = update_statements(connection, transition, rows)
+            if sql is None:  # SQLite before 3.33: one run per statement
+                return {t: update_runs(connection, t, rows) for t, rows in statements.items()}
+            planned[transition] = sql
+        results = batch(connection, [one for sql in planned.values() for one in sql])
+        moved: dict[Transition, int] = {}
+        for transition, sql in planned.items():
+            moved[transition] = sum(result.rowcount for result in results[: len(sql)])
+            results = results[len(sql) :]
+        return moved
 
     def _log_refused(self, transition: Transition, keys: list[Key]) -> None:
         """Log the runs a transition did not move: in another state, or not in the ledger."""

@@ -37,7 +37,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from datetime import timezone as dt_timezone
@@ -47,11 +47,18 @@ from django.db import connections
 from django.db.models import Case, F, Q, TextField, Value, When
 from django.db.models.functions import Concat
 
-from django_clockwork.batchsql import can_insert_runs, insert_runs, pg_array
+from django_clockwork.batchsql import can_insert_runs, insert_statements, inserted_runs
 from django_clockwork.logtext import format_time
 from django_clockwork.models import ExecutionStatus, JobExecution, SchedulerNode, TriggerSource
 from django_clockwork.reconnect import drop_broken_connection
-from django_clockwork.sqlrows import Converters, converted, converters_for
+from django_clockwork.sqlrows import (
+    Converters,
+    Result,
+    Statement,
+    batch,
+    converted,
+    converters_for,
+)
 from django_clockwork.storedtext import EXCEPTION_MAX, TRACEBACK_MAX, head, tail
 
 logger = logging.getLogger(__name__)
@@ -135,6 +142,13 @@ class Request(NamedTuple):
     scheduled_run_time: datetime
 
 
+class ClaimInsert(NamedTuple):
+    """A claim's ledger insert as statements, and what reads their results."""
+
+    statements: list[Statement]
+    finish: Callable[[Sequence[Result]], Inserted]
+
+
 class Inserted(NamedTuple):
     """The (job id, UTC run time) pairs a claim inserted, by what becomes of them."""
 
@@ -166,28 +180,32 @@ class Ledger:
         Called inside the claim's transaction. A run time already in the ledger is not
         inserted again and in no set (the ``UNIQUE(job_id, scheduled_run_time)`` fence).
         """
+        insert = self.claim_statements(runs)
+        if insert is not None:  # one statement: inserted unless already there
+            drop_broken_connection(self.database)
+            return insert.finish(batch(connections[self.database], insert.statements))
+        wanted = {(run.job_id, utc(run.scheduled_run_time)): run for run in runs}
+        existing = self.existing(wanted)  # looked up, then inserted
+        new_rows = (self._row(wanted[key]) for key in sorted(wanted.keys() - existing))
+        self._runs().bulk_create(new_rows)
+        return _inserted(wanted, existing)
+
+    def claim_statements(self, runs: Collection[NewRun]) -> ClaimInsert | None:
+        """The statements that insert a claim's runs (see :meth:`claimed`), for a caller that
+        runs them in a batch with its own; None where the database needs a lookup first."""
         wanted = {(run.job_id, utc(run.scheduled_run_time)): run for run in runs}
         if not wanted:
-            return Inserted(set(), set(), set())
+            return ClaimInsert([], lambda results: Inserted(set(), set(), set()))
         connection = connections[self.database]
-        if can_insert_runs(connection):  # one statement: inserted unless already there
-            drop_broken_connection(self.database)
-            rows = [self._values(wanted[key]) for key in sorted(wanted)]
-            existing = wanted.keys() - insert_runs(connection, rows)
-        else:  # looked up, then inserted
-            existing = self.existing(wanted)
-            new_rows = (self._row(wanted[key]) for key in sorted(wanted.keys() - existing))
-            self._runs().bulk_create(new_rows)
-        if existing:
-            logger.warning(
-                "Not running %d run time(s) already in the ledger: %s",
-                len(existing),
-                ", ".join(f"{job_id!r} at {format_time(t)}" for job_id, t in sorted(existing)),
-            )
-        new = [wanted[key] for key in sorted(wanted.keys() - existing)]
-        missed = {_key(run) for run in new if run.missed_reason}
-        skipped = {_key(run) for run in new if run.skipped_reason} - missed
-        return Inserted({_key(run) for run in new} - skipped - missed, skipped, missed)
+        if not can_insert_runs(connection):
+            return None
+        at = now()  # one claim, one claimed_at
+        rows = [self._values(wanted[key], at) for key in sorted(wanted)]
+
+        def finish(results: Sequence[Result]) -> Inserted:
+            return _inserted(wanted, wanted.keys() - inserted_runs(results))
+
+        return ClaimInsert(insert_statements(connection, rows), finish)
 
     def manual_run(self, run: NewRun) -> bool:
         """Insert a run asked for by a person or a program (``trigger_source`` run-now/api)."""
@@ -199,17 +217,23 @@ class Ledger:
 
     def pending_requests(self, limit: int) -> list[Request]:
         """Run-now requests no scheduler has taken yet, oldest first (locked, skipping rows
-        another scheduler holds, where the database can). Asked by every claim: a fixed
-        statement."""
+        another scheduler holds, where the database can)."""
         if limit <= 0:
             return []
         connection = connections[self.database]
-        sql, converters = _requests_statement(connection)
-        params: list[Any] = [str(S.SCHEDULED), "", str(TriggerSource.RUN_NOW), limit]
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            fetched = cursor.fetchall()
-        return [Request._make(row) for row in converted(fetched, converters, connection)]
+        (result,) = batch(connection, [self.pending_requests_statement(limit)])
+        return self.requests_from(result)
+
+    def pending_requests_statement(self, limit: int) -> Statement:
+        """The fixed statement of :meth:`pending_requests` (asked by every claim, in a batch
+        with the claim's own), whose result :meth:`requests_from` reads."""
+        sql, _converters = _requests_statement(connections[self.database])
+        return sql, [str(S.SCHEDULED), "", str(TriggerSource.RUN_NOW), max(limit, 0)]
+
+    def requests_from(self, result: Result) -> list[Request]:
+        connection = connections[self.database]
+        _sql, converters = _requests_statement(connection)
+        return [Request._make(row) for row in converted(result.rows or [], converters, connection)]
 
     def execution_id(self, job_id: str, run_time: datetime) -> int:
         """The id of the history row of this run."""
@@ -280,10 +304,10 @@ class Ledger:
             **bounded(fields),
         }
 
-    def _values(self, run: NewRun) -> dict[str, Any]:
+    def _values(self, run: NewRun, claimed_at: datetime) -> dict[str, Any]:
         """Every column of the ledger row of a new run (the ORM-free form of ``_row``: no
         model instance, which cost more than the row's insert)."""
-        return {**_column_defaults(), "claimed_at": now(), **self._fields(run)}
+        return {**_column_defaults(), "claimed_at": claimed_at, **self._fields(run)}
 
     def _claimer(self) -> dict[str, Any]:
         """The host and pid of the process that claims a run, recorded with the claim: the
@@ -504,35 +528,32 @@ class Ledger:
 
     # -- reads ----------------------------------------------------------------------------
 
-    def unfinished_counts(self, job_ids: Collection[str], node_timeout: float) -> dict[str, int]:
+    def unfinished_counts(self, node_timeout: float) -> dict[str, int]:
         """Unfinished runs per job, counting only runs claimed by nodes that heartbeat within
-        ``node_timeout`` seconds (by the database clock). Asked by every claim: a fixed
-        statement, the live nodes' subquery compiled once per timeout."""
+        ``node_timeout`` seconds (by the database clock); jobs with none are left out."""
+        connection = connections[self.database]
+        (result,) = batch(connection, [self.unfinished_statement(node_timeout)])
+        return self.counts_from(result)
+
+    def unfinished_statement(self, node_timeout: float) -> Statement:
+        """The fixed statement of :meth:`unfinished_counts` (asked by every claim, in a batch
+        after the statement that locks the claim's rows, so that it reads what was committed
+        by then), whose result :meth:`counts_from` reads. It reads only the runs in flight on
+        live nodes (their threads' and claims' worth), through the ``(node_id, status)``
+        index, whatever the size of the history."""
         connection = connections[self.database]
         live_sql, live_params = _live_nodes_sql(self.database, node_timeout)
-        meta = JobExecution._meta
         quote = connection.ops.quote_name
         job, status, node = (quote(n) for n in ("job_id", "status", "node_id"))  # the columns
-        head_sql = (
-            f"SELECT {job}, COUNT(*) FROM {quote(meta.db_table)} "
-            f"WHERE {status} IN (%s, %s) AND {node} IN ({live_sql}) AND "
+        sql = (
+            f"SELECT {job}, COUNT(*) FROM {quote(JobExecution._meta.db_table)} "
+            f"WHERE {node} IN ({live_sql}) AND {status} IN (%s, %s) GROUP BY {job}"
         )
-        head_params = [*sorted(UNFINISHED), *live_params]
-        ids = sorted(set(job_ids))
-        counts: dict[str, int] = {}
-        with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                chunks = [ids] if ids else []
-            else:
-                chunks = [ids[i : i + LOOKUP_CHUNK] for i in range(0, len(ids), LOOKUP_CHUNK)]
-            for chunk in chunks:
-                if connection.vendor == "postgresql":
-                    where, params = f"{job} = ANY(%s::text[])", [pg_array(chunk)]
-                else:
-                    where, params = f"{job} IN ({', '.join(['%s'] * len(chunk))})", chunk
-                cursor.execute(f"{head_sql}{where} GROUP BY {job}", [*head_params, *params])
-                counts.update((job_id, int(count)) for job_id, count in cursor.fetchall())
-        return counts
+        return sql, [*live_params, *sorted(UNFINISHED)]
+
+    @staticmethod
+    def counts_from(result: Result) -> dict[str, int]:
+        return {job_id: int(count) for job_id, count in result.rows or ()}
 
     def scheduled_here(self, exclude_jobs: Collection[str]) -> list[Key]:
         """This node's runs still ``scheduled`` (claimed, not started), but for these jobs."""
@@ -588,6 +609,8 @@ def _chunks(items: list[datetime], size: int) -> Iterator[list[datetime]]:
 
 def bounded(fields: dict[str, Any]) -> dict[str, Any]:
     """``fields`` with ``exception`` and ``traceback`` cut to what the columns keep."""
+    if not fields:
+        return {}
     bounded = dict(fields)
     if "exception" in bounded:
         bounded["exception"] = head(bounded["exception"], EXCEPTION_MAX)
@@ -639,3 +662,17 @@ def _requests_statement(connection: Any) -> tuple[str, Converters]:
         converters = converters_for(connection, JobExecution, Request._fields)
         _requests_statements[key] = (sql, converters)
     return _requests_statements[key]
+
+
+def _inserted(wanted: dict[Key, NewRun], existing: set[Key]) -> Inserted:
+    """What a claim's insert did: runs already in the ledger are logged and in no set."""
+    if existing:
+        logger.warning(
+            "Not running %d run time(s) already in the ledger: %s",
+            len(existing),
+            ", ".join(f"{job_id!r} at {format_time(t)}" for job_id, t in sorted(existing)),
+        )
+    new = [wanted[key] for key in sorted(wanted.keys() - existing)]
+    missed = {_key(run) for run in new if run.missed_reason}
+    skipped = {_key(run) for run in new if run.skipped_reason} - missed
+    return Inserted({_key(run) for run in new} - skipped - missed, skipped, missed)
