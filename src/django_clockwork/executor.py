@@ -45,7 +45,7 @@ logger = logging.getLogger(__name__)
 #: Seconds ahead a claim may fill the worker threads' queue, at the pace of recent runs.
 LOOKAHEAD = 0.05
 #: The most runs per worker thread a claim takes beyond the free threads.
-LOOKAHEAD_RUNS = 20
+LOOKAHEAD_RUNS = 100
 #: Weight of the latest run in the moving average of run times (``pace``).
 PACE_WEIGHT = 0.2
 
@@ -182,9 +182,13 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
         return max(self.max_workers + ahead - self.running, 0)
 
     def wants_runs(self) -> bool:
-        """Whether a claim now would be worth it: a thread is idle, or at least
-        ``max_workers`` runs have room (see :meth:`claim_capacity`)."""
-        return self.free_slots() > 0 or self.claim_capacity() >= self.max_workers
+        """Whether a claim now would be worth it: a thread is idle, or half of what a claim
+        may take has room (see :meth:`claim_capacity`), so that the queue still holds work
+        for the threads while the claim's round trips take place, and claims stay large."""
+        if self.free_slots() > 0:
+            return True
+        room = self.claim_capacity()
+        return room >= max(self.max_workers, (room + self.running) // 2)
 
     def pace(self) -> float | None:
         """Seconds a recent run took in its thread (a moving average; None before any)."""
