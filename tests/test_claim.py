@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import timedelta
 from unittest import mock
@@ -320,8 +321,14 @@ def test_the_claims_statement_selects_what_the_querysets_do(
         .values_list(*JOB_COLUMNS)
     )
     assert [row[0] for row in expected] == [*(["code"] if declared_jobs else []), "c", "a", "b"]
-    assert [tuple(row) for row in select_due("default", now, 10)] == expected
-    assert [tuple(row) for row in select_due("default", now, 2)] == expected[:2]
+
+    def read(limit: int) -> list[tuple[object, ...]]:
+        # The trigger column stays text (jobstore.stored_trigger builds it once per text).
+        rows = select_due("default", now, limit)
+        return [tuple(row._replace(trigger=json.loads(row.trigger))) for row in rows]
+
+    assert read(10) == expected
+    assert read(2) == expected[:2]
 
 
 def test_a_claim_of_many_due_runs_is_a_few_fixed_round_trips(

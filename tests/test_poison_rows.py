@@ -175,3 +175,24 @@ def test_a_running_scheduler_runs_the_healthy_job_past_a_poison_row() -> None:
     assert run_scheduler_until_succeeded("tick", 3) >= 3
     assert "ValueError" in Job.objects.get(id="poison").load_error
     assert not JobExecution.objects.filter(job_id="poison").exists()
+
+
+def test_a_trigger_text_is_built_once_and_a_bad_one_is_refused_each_time() -> None:
+    """A claim reads the trigger column as text and builds each distinct text once
+    (``jobstore.stored_trigger``); text Python cannot decode, or that is no trigger, is
+    refused with the column named, on every read (nothing bad is remembered)."""
+    from django_clockwork.jobstore import stored_trigger
+    from django_clockwork.jsoncolumn import UndecodableJSONError
+    from django_clockwork.serialization import SerializationError
+
+    text = '{"type": "interval", "minutes": 5, "timezone": "UTC"}'
+    first = stored_trigger(text)
+    assert stored_trigger(text) is first
+    assert stored_trigger(text.encode()) is first  # a driver that answers bytes
+    assert stored_trigger(json.loads(text)) is not first  # a model's decoded value: built
+    assert str(stored_trigger(json.loads(text))) == str(first)
+    for _attempt in range(2):
+        with pytest.raises(UndecodableJSONError, match=r"^trigger: the stored JSON"):
+            stored_trigger('{"type": "date", "run_date": ' + HUGE_INT + "}")
+        with pytest.raises(SerializationError, match="unknown trigger type 'hourly'"):
+            stored_trigger('{"type": "hourly"}')

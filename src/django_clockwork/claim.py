@@ -591,7 +591,8 @@ def _due_statement(connection: Any, declared_jobs: bool) -> _DueStatement:
     )
     if connection.features.has_select_for_update_skip_locked:
         sql += " FOR UPDATE SKIP LOCKED"
-    converters = converters_for(connection, Job, JOB_COLUMNS)
+    # The trigger column stays text: jobstore.stored_trigger builds each distinct one once.
+    converters = converters_for(connection, Job, JOB_COLUMNS, raw={"trigger"})
     statement = _DueStatement(sql, tuple(params), converters)
     _due_statements[key] = statement
     return statement

@@ -15,7 +15,7 @@ trips were most of its time in a burst, each also waiting for the GIL to come ba
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any, NamedTuple
 
 from django.db import models
@@ -70,10 +70,19 @@ def batch(connection: Any, statements: Sequence[Statement]) -> list[Result]:
 Converters = tuple[tuple[tuple[Callable[..., Any], Any], ...], ...]
 
 
-def converters_for(connection: Any, model: type[models.Model], names: Sequence[str]) -> Converters:
-    """The converters of these fields' columns on ``connection``."""
-    found = []
+def converters_for(
+    connection: Any,
+    model: type[models.Model],
+    names: Sequence[str],
+    raw: Collection[str] = (),
+) -> Converters:
+    """The converters of these fields' columns on ``connection`` (none for those in ``raw``:
+    their values stay as the driver answers them)."""
+    found: list[tuple[tuple[Callable[..., Any], Any], ...]] = []
     for name in names:
+        if name in raw:
+            found.append(())
+            continue
         expression = model._meta.get_field(name).get_col(model._meta.db_table)  # type: ignore[union-attr]
         pairs = connection.ops.get_db_converters(expression)
         pairs += expression.get_db_converters(connection)
