@@ -220,18 +220,40 @@ def _update_chunk(
     in_sources = ", ".join(["%s"] * len(sources))
     vendor = connection.vendor
     if vendor == "postgresql":
-        types = ["text", "timestamptz", *(field.db_type(connection) for field in fields)]
-        arrays = ", ".join(f"%s::{kind}[]" for kind in types)
-        aliases = ", ".join(["job_id", "run_time", *(f"c{i}" for i in range(len(names)))])
-        sets = ", ".join(f"{col} = v.c{i}" for i, col in enumerate(columns))
+        # As for inserts: a field with one value in every row is one parameter (the host and
+        # pid of a flush's starts), the others one array each, in their text form.
+        job_ids, run_times, *per_field = zip(*table_rows, strict=True)
+        assignments: list[str] = []
+        scalars: list[Any] = []
+        array_types: list[str] = []
+        array_values: list[str] = []
+        for column, field, values in zip(columns, fields, per_field, strict=True):
+            kind = field.db_type(connection)
+            first = values[0]
+            if all(value == first and type(value) is type(first) for value in values):
+                assignments.append(f"{column} = %s::{kind}")
+                scalars.append(first)
+            else:
+                assignments.append(f"{column} = v.c{len(array_types)}")
+                array_types.append(f"%s::{kind}[]")
+                array_values.append(pg_array(values))
+        aliases = ", ".join(["job_id", "run_time", *(f"c{i}" for i in range(len(array_types)))])
+        unnested = "".join(", " + kind for kind in array_types)
         sql = (
-            f"UPDATE {table} AS r SET {quote('status')} = %s, {sets} "
-            f"FROM unnest({arrays}) AS v({aliases}) "
+            f"UPDATE {table} AS r SET {quote('status')} = %s, {', '.join(assignments)} "
+            f"FROM unnest(%s::text[], %s::timestamptz[]{unnested}) "
+            f"AS v({aliases}) "
             f"WHERE r.{key_columns[0]} = v.job_id AND r.{key_columns[1]} = v.run_time "
             f"AND r.{quote('status')} IN ({in_sources})"
         )
-        columns_values = zip(*table_rows, strict=True)
-        params: list[Any] = [transition.target, *map(pg_array, columns_values), *sources]
+        params: list[Any] = [
+            transition.target,
+            *scalars,
+            pg_array(job_ids),
+            pg_array(run_times),
+            *array_values,
+            *sources,
+        ]
     elif vendor == "mysql":
         selects = [
             "%s AS job_id",
@@ -255,10 +277,10 @@ def _update_chunk(
         params += [transition.target, *sources]
     elif connection.Database.sqlite_version_info >= (3, 33):
         width = 2 + len(names)
-        values = ", ".join(["(" + ", ".join(["%s"] * width) + ")"] * len(table_rows))
+        listed = ", ".join(["(" + ", ".join(["%s"] * width) + ")"] * len(table_rows))
         sets = ", ".join(f"{col} = v.column{i + 3}" for i, col in enumerate(columns))
         sql = (
-            f"UPDATE {table} SET {quote('status')} = %s, {sets} FROM (VALUES {values}) AS v "
+            f"UPDATE {table} SET {quote('status')} = %s, {sets} FROM (VALUES {listed}) AS v "
             f"WHERE {table}.{key_columns[0]} = v.column1 "
             f"AND {table}.{key_columns[1]} = v.column2 "
             f"AND {table}.{quote('status')} IN ({in_sources})"
