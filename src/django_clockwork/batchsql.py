@@ -244,15 +244,20 @@ def _update_chunk(
             f"FROM unnest(%s::text[], %s::timestamptz[]{unnested}) "
             f"AS v({aliases}) "
             f"WHERE r.{key_columns[0]} = v.job_id AND r.{key_columns[1]} = v.run_time "
-            f"AND r.{quote('status')} IN ({in_sources})"
+            f"AND r.{quote('status')} IN ({in_sources}) "
+            # The ids again, for the (job id, run time) index: joined to the arrays alone,
+            # the planner hashed every unfinished run of the table for each flush.
+            f"AND r.{key_columns[0]} = ANY(%s::text[])"
         )
+        ids = pg_array(job_ids)
         params: list[Any] = [
             transition.target,
             *scalars,
-            pg_array(job_ids),
+            ids,
             pg_array(run_times),
             *array_values,
             *sources,
+            ids,
         ]
     elif vendor == "mysql":
         selects = [
