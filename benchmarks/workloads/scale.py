@@ -83,12 +83,28 @@ def timed_pass(target: Target, plans: Path | None) -> float:
 def explain(target: Target, statements: list[tuple[str, Any]]) -> str:
     """Each statement of the pass, and the plan of those that read the jobs table."""
     parts = []
-    for statement, params in statements:
+    for statement, params in unbatched(statements):
         parts.append(f"{statement}\n  -- parameters: {params!r}")
         if statement.lstrip().upper().startswith("SELECT") and "next_run_time" in statement:
             parts.append(plan(target, statement, params))
         parts.append("")
     return "\n".join(parts)
+
+
+def unbatched(statements: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """Each statement of a batch sent in one round trip (``sqlrows.batch`` joins them with
+    ``";\\n"``), with its own parameters (as many as its ``%s``)."""
+    split = []
+    for text, params in statements:
+        if ";\n" not in text or params is None:
+            split.append((text, params))
+            continue
+        values = list(params)
+        for part in text.split(";\n"):
+            count = part.count("%s")
+            split.append((part, values[:count]))
+            values = values[count:]
+    return split
 
 
 def plan(target: Target, statement: str, params: Any) -> str:

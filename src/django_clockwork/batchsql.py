@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django_clockwork.models import JobExecution
 from django_clockwork.sqlrows import Result, Statement, batch
@@ -101,16 +101,13 @@ def _insert_chunk(connection: Any, rows: Sequence[dict[str, Any]]) -> Statement:
         for name in names:
             kind = meta.get_field(name).db_type(connection)
             values = [row[name] for row in rows]  # PostgreSQL stores datetimes as they are
-            first = values[0]
-            if name not in KEY_FIELDS and all(
-                value == first and type(value) is type(first) for value in values
-            ):
-                picks.append(f"%s::{kind}")
-                scalars.append(first)
+            source = _one_or_array(values, kind, len(arrays), array=name in KEY_FIELDS)
+            picks.append(source.expression)
+            if source.array is None:
+                scalars.append(source.parameter)
             else:
-                picks.append(f"v.c{len(arrays)}")
-                arrays.append(f"%s::{kind}[]")
-                columns_params.append(pg_array(values))
+                arrays.append(source.array)
+                columns_params.append(source.parameter)
         aliases = ", ".join(f"c{i}" for i in range(len(arrays)))
         sql = (
             f"INSERT INTO {quote(meta.db_table)} ({columns}) SELECT {', '.join(picks)} "
@@ -124,6 +121,28 @@ def _insert_chunk(connection: Any, rows: Sequence[dict[str, Any]]) -> Statement:
         )
         params = [stored(row[name]) for row in rows for name in names]
     return sql + conflict, params
+
+
+class _Source(NamedTuple):
+    """How a PostgreSQL statement reads one column of many rows."""
+
+    #: ``%s::<type>`` (one value for all rows) or ``v.c<n>`` (the n-th unnested array).
+    expression: str
+    #: The array's placeholder in ``unnest(...)``, or None for one value.
+    array: str | None
+    #: The one value, or the array in its text form.
+    parameter: Any
+
+
+def _one_or_array(
+    values: Sequence[Any], kind: str | None, position: int, *, array: bool = False
+) -> _Source:
+    """One parameter when every row has the same value (of the same type), else an array in
+    its text form, the ``position``-th of the statement's ``unnest``; ``array`` forces one."""
+    first = values[0]
+    if not array and all(value == first and type(value) is type(first) for value in values):
+        return _Source(f"%s::{kind}", None, first)
+    return _Source(f"v.c{position}", f"%s::{kind}[]", pg_array(values))
 
 
 def pg_array(values: Iterable[Any]) -> str:
@@ -228,15 +247,13 @@ def _update_chunk(
         array_types: list[str] = []
         array_values: list[str] = []
         for column, field, values in zip(columns, fields, per_field, strict=True):
-            kind = field.db_type(connection)
-            first = values[0]
-            if all(value == first and type(value) is type(first) for value in values):
-                assignments.append(f"{column} = %s::{kind}")
-                scalars.append(first)
+            source = _one_or_array(values, field.db_type(connection), len(array_types))
+            assignments.append(f"{column} = {source.expression}")
+            if source.array is None:
+                scalars.append(source.parameter)
             else:
-                assignments.append(f"{column} = v.c{len(array_types)}")
-                array_types.append(f"%s::{kind}[]")
-                array_values.append(pg_array(values))
+                array_types.append(source.array)
+                array_values.append(source.parameter)
         aliases = ", ".join(["job_id", "run_time", *(f"c{i}" for i in range(len(array_types)))])
         unnested = "".join(", " + kind for kind in array_types)
         sql = (

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import weakref
 from datetime import datetime
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
 from apscheduler.job import Job as APJob
 from apscheduler.jobstores.base import TransientJobError
 
 from django_clockwork import allowed
+from django_clockwork.models import Job
 from django_clockwork.serialization import (
     SerializationError,
     check_json_arguments,
@@ -43,41 +44,8 @@ class JobRow(NamedTuple):
     load_error: str
 
 
-class StoredRow(Protocol):
-    """A job's row as the store restores and flags it: a ``Job`` or a :class:`JobRow`."""
-
-    @property
-    def id(self) -> str: ...
-    @property
-    def name(self) -> str: ...
-    @property
-    def func(self) -> str: ...
-    @property
-    def task(self) -> str: ...
-    @property
-    def task_options(self) -> Any: ...
-    @property
-    def long_running_after(self) -> float | None: ...
-    @property
-    def trigger(self) -> Any: ...
-    @property
-    def args(self) -> Any: ...
-    @property
-    def kwargs(self) -> Any: ...
-    @property
-    def executor(self) -> str: ...
-    @property
-    def misfire_grace_time(self) -> int | None: ...
-    @property
-    def coalesce(self) -> bool: ...
-    @property
-    def max_instances(self) -> int: ...
-    @property
-    def next_run_time(self) -> datetime | None: ...
-    @property
-    def version(self) -> int: ...
-    @property
-    def load_error(self) -> str: ...
+#: A job's row as the store restores and flags it: a model instance or a claim's tuple.
+StoredRow = Job | JobRow
 
 
 #: The columns a job is restored from, planned by a claim with, and ``_flag`` reads (a column
