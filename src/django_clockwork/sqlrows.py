@@ -93,14 +93,18 @@ def converters_for(
 def converted(
     rows: Sequence[Sequence[Any]], converters: Converters, connection: Any
 ) -> list[list[Any]]:
-    """``rows`` with each non-NULL value converted (NULL stays ``None``)."""
-    return [
-        [
-            value if value is None or not chain else _convert(value, chain, connection)
-            for value, chain in zip(row, converters, strict=True)
-        ]
-        for row in rows
-    ]
+    """``rows`` with each non-NULL value converted (NULL stays ``None``); only the columns
+    that have converters are touched."""
+    active = [(index, chain) for index, chain in enumerate(converters) if chain]
+    result = []
+    for values in rows:
+        row = list(values)
+        for index, chain in active:
+            value = row[index]
+            if value is not None:
+                row[index] = _convert(value, chain, connection)
+        result.append(row)
+    return result
 
 
 def _convert(value: Any, chain: Any, connection: Any) -> Any:
