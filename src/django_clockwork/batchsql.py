@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 #: The fields that tell ledger rows apart: always sent as arrays (they make the rows).
 KEY_FIELDS = ("job_id", "scheduled_run_time")
+#: The ledger's unique (job id, run time) index (``JobExecution.Meta.constraints``).
+ONE_RUN_PER_TIME = "clockwork_one_run_per_time"
 #: Runs per statement (bounded host parameters on MySQL/MariaDB and SQLite).
 CHUNK = 500
 
@@ -290,13 +292,18 @@ def _update_chunk(
         one = "SELECT " + ", ".join(selects)
         derived = " UNION ALL ".join([one] * len(table_rows))
         sets = ", ".join(f"r.{col} = v.c{i}" for i, col in enumerate(columns))
+        listed_ids = sorted({row[0] for row in table_rows})
         sql = (
-            f"UPDATE {table} AS r JOIN ({derived}) AS v "
+            f"UPDATE {table} AS r FORCE INDEX ({quote(ONE_RUN_PER_TIME)}) JOIN ({derived}) AS v "
             f"ON r.{key_columns[0]} = v.job_id AND r.{key_columns[1]} = v.run_time "
-            f"SET r.{quote('status')} = %s, {sets} WHERE r.{quote('status')} IN ({in_sources})"
+            f"SET r.{quote('status')} = %s, {sets} WHERE r.{quote('status')} IN ({in_sources}) "
+            # The job ids again, and the (job id, run time) index forced: a multi-table UPDATE
+            # locks every row it reads, and InnoDB may read the whole ledger, other writers'
+            # runs included (flushes deadlocked so in the reliability tests on MariaDB).
+            f"AND r.{key_columns[0]} IN ({', '.join(['%s'] * len(listed_ids))})"
         )
         params = [value for row in table_rows for value in row]
-        params += [transition.target, *sources]
+        params += [transition.target, *sources, *listed_ids]
     elif connection.Database.sqlite_version_info >= (3, 33):
         width = 2 + len(names)
         listed = ", ".join(["(" + ", ".join(["%s"] * width) + ")"] * len(table_rows))
