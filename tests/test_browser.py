@@ -71,9 +71,16 @@ class Person:
         Select(self.driver.find_element(self.by.NAME, name)).select_by_value(value)
 
     def press(self, value: str) -> None:
-        """The submit button with this label (the first)."""
+        """The submit button with this label (the first), then wait for the page it loads: a
+        click returns before the browser has replaced the page, and reading at once could
+        find the old one (seen: the "Resumed" message looked for on the job's old page)."""
+        from selenium.webdriver.support.expected_conditions import staleness_of
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        current = self.driver.find_element(self.by.TAG_NAME, "html")
         selector = f'input[type="submit"][value="{value}"]'
         self.driver.find_element(self.by.CSS_SELECTOR, selector).click()
+        WebDriverWait(self.driver, 20).until(staleness_of(current))
 
     def text(self, selector: str = "body") -> str:
         return str(self.driver.find_element(self.by.CSS_SELECTOR, selector).text)
