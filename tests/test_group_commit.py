@@ -99,6 +99,26 @@ def test_started_and_outcome_in_one_flush_is_one_statement_in_order(
     assert (failed.exception, failed.traceback, failed.duration) == ("E: x", "tb", 0.25)
 
 
+def test_sqlite_before_3_33_moves_one_run_per_statement(
+    writer: LedgerWriter, updates: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without ``UPDATE ... FROM`` (SQLite before 3.33) a flush is one statement per run,
+    with the same outcome."""
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's version decides the statements")
+    monkeypatch.setattr(connection.Database, "sqlite_version_info", (3, 31, 1))
+    monkeypatch.setattr(groupcommit, "FLUSH_EVERY", 30.0)  # only flush() writes
+    times = add_runs(3)
+    for at in times:
+        writer.started("job", at, hostname="h", pid=7)
+        writer.succeeded("job", at, duration=0.5)
+    assert writer.flush(10)
+    assert states() == [S.SUCCEEDED] * 3
+    assert len(updates) == 3
+
+
 def test_started_then_outcome_in_separate_flushes(
     writer: LedgerWriter, monkeypatch: pytest.MonkeyPatch
 ) -> None:

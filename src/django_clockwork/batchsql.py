@@ -1,11 +1,15 @@
 """Ledger statements for many runs at once, per vendor.
 
-``insert_runs``: a claim's new runs in one ``INSERT ... ON CONFLICT DO NOTHING RETURNING``
-per chunk (PostgreSQL from arrays, SQLite 3.35+ from a ``VALUES`` list), which says which
-run times were new; elsewhere the
-ledger looks them up first and inserts with the ORM.
+``insert_statements``: a claim's new runs in one ``INSERT ... ON CONFLICT DO NOTHING
+RETURNING`` per chunk (PostgreSQL from arrays, SQLite 3.35+ from a ``VALUES`` list), whose
+results say which run times were new (``inserted_runs``); elsewhere the ledger looks them up
+first and inserts with the ORM.
 
-``update_runs``: one conditional ``UPDATE`` of many ledger runs, each with its own values.
+``update_statements``: conditional ``UPDATE`` statements moving many ledger runs, each with
+its own values.
+
+Both are statements for :func:`~django_clockwork.sqlrows.batch`, which sends those of a claim
+or a flush in one round trip where it can.
 
 The group-committed ledger writer (:mod:`django_clockwork.groupcommit`) moves a batch of
 runs with one statement per transition kind: PostgreSQL joins arrays (``unnest``),
@@ -21,7 +25,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django_clockwork.models import JobExecution
-from django_clockwork.sqlrows import Result, Statement, batch
+from django_clockwork.sqlrows import Result, Statement
 
 if TYPE_CHECKING:
     from django_clockwork.ledger import Key, Transition
@@ -35,7 +39,7 @@ CHUNK = 500
 
 
 def can_insert_runs(connection: Any) -> bool:
-    """Whether :func:`insert_runs` works on this connection's database."""
+    """Whether :func:`insert_statements` works on this connection's database."""
     if connection.vendor == "postgresql":
         return True
     if connection.vendor != "sqlite":
@@ -44,16 +48,10 @@ def can_insert_runs(connection: Any) -> bool:
     return version >= (3, 35)
 
 
-def insert_runs(connection: Any, rows: Sequence[dict[str, Any]]) -> set[Key]:
-    """Insert these ledger rows (every column but ``id``, by field name) unless their
-    (job id, run time) is in the ledger already; returns the (job id, UTC run time) pairs
-    inserted. Needs :func:`can_insert_runs`."""
-    return inserted_runs(batch(connection, insert_statements(connection, rows)))
-
-
 def insert_statements(connection: Any, rows: Sequence[dict[str, Any]]) -> list[Statement]:
-    """The statements of :func:`insert_runs` (a chunk of rows each), to run in a batch
-    whose results :func:`inserted_runs` reads."""
+    """Statements that insert these ledger rows (every column but ``id``, by field name; a
+    chunk of rows each) unless their (job id, run time) is in the ledger already, to run in a
+    batch whose results :func:`inserted_runs` reads. Needs :func:`can_insert_runs`."""
     return [
         _insert_chunk(connection, rows[start : start + CHUNK])
         for start in range(0, len(rows), CHUNK)
@@ -185,43 +183,23 @@ def _aware(value: Any) -> datetime:
     return moment.astimezone(timezone.utc)
 
 
-def update_runs(
-    connection: Any, transition: Transition, rows: Sequence[tuple[Key, dict[str, Any]]]
-) -> int:
-    """Move these runs (``((job id, UTC run time), fields)``, the same field names in every
-    row) to ``transition.target`` with their fields; returns how many moved."""
-    statements = update_statements(connection, transition, rows)
-    if statements is None:
-        return sum(
-            _update_chunk(connection, transition, rows[start : start + CHUNK], execute=True)[1]
-            for start in range(0, len(rows), CHUNK)
-        )
-    return sum(result.rowcount for result in batch(connection, statements))
-
-
 def update_statements(
     connection: Any, transition: Transition, rows: Sequence[tuple[Key, dict[str, Any]]]
-) -> list[Statement] | None:
-    """The statements of :func:`update_runs` (a chunk of rows each; their rowcounts add up
-    to the runs moved), to run in a batch; None on SQLite before 3.33 (no ``UPDATE ...
-    FROM``), where :func:`update_runs` moves one run per statement."""
-    if connection.vendor == "sqlite" and connection.Database.sqlite_version_info < (3, 33):
-        return None
-    statements = []
-    for start in range(0, len(rows), CHUNK):
-        statement, _moved = _update_chunk(connection, transition, rows[start : start + CHUNK])
-        assert statement is not None
-        statements.append(statement)
-    return statements
+) -> list[Statement]:
+    """Statements that move these runs (``((job id, UTC run time), fields)``, the same field
+    names in every row) to ``transition.target`` with their fields, to run in a batch (their
+    rowcounts add up to the runs moved): one per :data:`CHUNK` runs, or one per run on SQLite
+    before 3.33 (no ``UPDATE ... FROM``)."""
+    return [
+        statement
+        for start in range(0, len(rows), CHUNK)
+        for statement in _update_chunk(connection, transition, rows[start : start + CHUNK])
+    ]
 
 
 def _update_chunk(
-    connection: Any,
-    transition: Transition,
-    rows: Sequence[tuple[Key, dict[str, Any]]],
-    *,
-    execute: bool = False,
-) -> tuple[Statement | None, int]:
+    connection: Any, transition: Transition, rows: Sequence[tuple[Key, dict[str, Any]]]
+) -> list[Statement]:
     meta = JobExecution._meta
     quote = connection.ops.quote_name
     table = quote(meta.db_table)
@@ -316,20 +294,18 @@ def _update_chunk(
         )
         params = [transition.target, *(value for row in table_rows for value in row), *sources]
     else:
-        return None, _update_one_by_one(connection, transition, table_rows, columns, key_columns)
-    if not execute:
-        return (sql, params), 0
-    (result,) = batch(connection, [(sql, params)])
-    return None, result.rowcount
+        return _one_by_one(connection, transition, table_rows, columns, key_columns)
+    return [(sql, params)]
 
 
-def _update_one_by_one(
+def _one_by_one(
     connection: Any,
     transition: Transition,
     table_rows: list[list[Any]],
     columns: list[str],
     key_columns: list[str],
-) -> int:
+) -> list[Statement]:
+    """One ``UPDATE`` per run (SQLite before 3.33)."""
     quote = connection.ops.quote_name
     table = quote(JobExecution._meta.db_table)
     sources = sorted(transition.sources)
@@ -338,9 +314,7 @@ def _update_one_by_one(
         f"UPDATE {table} SET {quote('status')} = %s, {sets} WHERE {key_columns[0]} = %s "
         f"AND {key_columns[1]} = %s AND {quote('status')} IN ({', '.join(['%s'] * len(sources))})"
     )
-    moved = 0
-    with connection.cursor() as cursor:
-        for job_id, run_time, *values in table_rows:
-            cursor.execute(sql, [transition.target, *values, job_id, run_time, *sources])
-            moved += cursor.rowcount
-    return moved
+    return [
+        (sql, [transition.target, *values, job_id, run_time, *sources])
+        for job_id, run_time, *values in table_rows
+    ]

@@ -23,7 +23,7 @@ from typing import Any
 
 from django.db import connections, transaction
 
-from django_clockwork.batchsql import update_runs, update_statements
+from django_clockwork.batchsql import update_statements
 from django_clockwork.ledger import (
     DURABLE_BACKOFF,
     FAILED,
@@ -38,7 +38,7 @@ from django_clockwork.ledger import (
 from django_clockwork.logtext import format_time
 from django_clockwork.models import ExecutionStatus, JobExecution
 from django_clockwork.reconnect import replace_dead_connections
-from django_clockwork.sqlrows import Statement, batch
+from django_clockwork.sqlrows import batch
 
 logger = logging.getLogger(__name__)
 
@@ -226,12 +226,7 @@ class LedgerWriter:
     ) -> dict[Transition, int]:
         """Run a flush's statements (in one round trip where the database allows); the runs
         each transition moved."""
-        planned: dict[Transition, list[Statement]] = {}
-        for transition, rows in statements.items():
-            sql = update_statements(connection, transition, rows)
-            if sql is None:  # SQLite before 3.33: one run per statement
-                return {t: update_runs(connection, t, rows) for t, rows in statements.items()}
-            planned[transition] = sql
+        planned = {t: update_statements(connection, t, rows) for t, rows in statements.items()}
         results = batch(connection, [one for sql in planned.values() for one in sql])
         moved: dict[Transition, int] = {}
         for transition, sql in planned.items():
