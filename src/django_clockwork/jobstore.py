@@ -9,7 +9,6 @@ The scheduler's own write-back of the same pass is then a no-op.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -33,7 +32,7 @@ from django_clockwork import allowed, aps
 from django_clockwork.claim import ClaimConflictError, Claimer
 from django_clockwork.conf import get_conf
 from django_clockwork.insertion import insert_row
-from django_clockwork.jsoncolumn import Undecodable, decoded
+from django_clockwork.jsoncolumn import decoded
 from django_clockwork.ledger import Ledger
 from django_clockwork.logtext import user
 from django_clockwork.models import Job, JobSource
@@ -474,10 +473,8 @@ def stored_trigger(value: Any) -> Any:
         return trigger_from_json(decoded(value, "trigger"))
     trigger = _triggers.get(value)
     if trigger is None:
-        try:
-            data = json.loads(value)
-        except (ValueError, RecursionError) as exc:
-            data = Undecodable(exc)
+        # The column's own decoder: what it cannot decode comes back as a marker.
+        data = Job._meta.get_field("trigger").from_db_value(value, None, None)
         trigger = trigger_from_json(decoded(data, "trigger"))
         if len(_triggers) >= _TRIGGERS_MAX:
             _triggers.clear()
