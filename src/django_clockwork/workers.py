@@ -18,8 +18,8 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-#: A call for the threads: its future (None for :meth:`WorkerThreads.post`), the function
-#: and its arguments.
+#: A call for the threads: its future (None when posted without one, see
+#: :meth:`WorkerThreads.post_at`), the function and its arguments.
 _Task = tuple["Future[Any] | None", Callable[..., Any], tuple[Any, ...]]
 
 logger = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ class WorkerThreads:
         self._idle = threading.Semaphore(0)
         self._lock = threading.Lock()
         self._closed = False
-        #: Calls waiting for their time: (monotonic deadline, order, task); see submit_at.
+        #: Calls waiting for their time: (monotonic deadline, order, task); see post_at.
         self._later: list[tuple[float, int, _Task]] = []
         self._later_changed = threading.Condition(self._lock)
         self._order = itertools.count()
@@ -71,9 +71,10 @@ class WorkerThreads:
         future: Future[Any] | None = None,
     ) -> None:
         """Run ``fn(*args)`` in a worker thread, at ``deadline`` (``time.monotonic()``) or
-        at once (None), with no future: for a caller that tracks its calls itself (the
-        executor; a future per run cost as much as the rest of handing it over). What
-        ``fn`` raises is logged. Raises RuntimeError once shut down."""
+        at once (None). Without ``future`` (the executor, which counts its runs itself: a
+        future per run cost as much as the rest of handing it over) what ``fn`` raises is
+        logged; :meth:`submit` and :meth:`submit_at` pass theirs. Raises RuntimeError once
+        shut down."""
         with self._lock:
             if self._closed:
                 raise RuntimeError("cannot schedule new work after shutdown")
@@ -99,7 +100,7 @@ class WorkerThreads:
             thread.start()
 
     def _time(self) -> None:
-        """The timer thread: hands each call of :meth:`submit_at` over at its deadline."""
+        """The timer thread: hands each call posted with a deadline over at it."""
         with self._lock:
             while True:
                 while self._later and self._later[0][0] <= time.monotonic():
@@ -114,7 +115,7 @@ class WorkerThreads:
 
     def shutdown(self, wait: bool = True) -> None:
         """Take no more work; with ``wait``, wait for the submitted calls to finish. Calls
-        waiting for their time (:meth:`submit_at`) are queued at it first, either way."""
+        waiting for their time (:meth:`post_at`) are queued at it first, either way."""
         with self._lock:
             while self._later:
                 self._later_changed.wait()
