@@ -252,3 +252,44 @@ def test_references_are_judged_before_anything_is_imported(throwaway: Throwaway)
     with allowing(throwaway.name):
         assert allowed.text_refusal(throwaway.ref) is None
     assert throwaway.untouched()
+
+
+def test_a_resolved_reference_is_remembered_until_its_module_or_the_settings_change(
+    throwaway: Throwaway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with allowing(throwaway.ref):
+        first = allowed.resolve(throwaway.ref)
+        imports: list[str] = []
+        real_import = allowed.importlib.import_module
+        monkeypatch.setattr(
+            allowed.importlib,
+            "import_module",
+            lambda name: imports.append(name) or real_import(name),
+        )
+        assert allowed.resolve(throwaway.ref) is first
+        assert imports == []  # remembered: not imported nor looked up again
+        module = sys.modules[throwaway.name]
+
+        def run() -> None:  # what a reload of the module binds
+            pass
+
+        run.__module__, run.__qualname__ = throwaway.name, "run"
+        module.run = run  # type: ignore[attr-defined]
+        assert allowed.resolve(throwaway.ref) is run  # the module changed: looked up again
+        del module.run  # type: ignore[attr-defined]
+        with pytest.raises(LookupError, match="has no 'run'"):
+            allowed.resolve(throwaway.ref)
+    with pytest.raises(FunctionNotAllowedError):  # other settings: judged again
+        allowed.resolve(throwaway.ref)
+
+
+def test_registering_forgets_what_was_resolved() -> None:
+    with pytest.raises(FunctionNotAllowedError):
+        allowed.resolve("json:dumps")
+    allowed.register(json.dumps)
+    try:
+        assert allowed.resolve("json:dumps") is json.dumps
+    finally:
+        allowed.unregister(json.dumps)
+    with pytest.raises(FunctionNotAllowedError):
+        allowed.resolve("json:dumps")

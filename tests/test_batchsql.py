@@ -4,6 +4,7 @@ on PostgreSQL, however hostile the text; values it has no form for are refused.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -45,7 +46,7 @@ def _postgresql_only() -> None:
         pytest.skip("pg_array is PostgreSQL's array text form")
 
 
-def read_back(kind: str, values: list[Any]) -> list[Any]:
+def read_back(kind: str, values: Iterable[Any]) -> list[Any]:
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT %s::{kind}[]", [pg_array(values)])
         (got,) = cursor.fetchone()
@@ -77,6 +78,30 @@ def test_an_empty_array_and_a_refused_value() -> None:
         pg_array([datetime(2026, 1, 1)])
     with pytest.raises(TypeError, match="no array form for bytes"):
         pg_array([b"raw"])
+
+
+@pytest.mark.usefixtures("_postgresql_only")
+@pytest.mark.parametrize("text", TEXTS)
+def test_text_only_arrays_read_back_unchanged(text: str) -> None:
+    # Lists of text alone are joined at once unless an element needs escaping.
+    assert read_back("text", ["plain", text, "plain"]) == ["plain", text, "plain"]
+    assert read_back("text", [text]) == [text]
+
+
+@pytest.mark.usefixtures("_postgresql_only")
+def test_arrays_of_one_kind_read_back_unchanged() -> None:
+    assert read_back("text", ['a","b', "c"]) == ['a","b', "c"]  # a separator inside a value
+    assert read_back("bigint", [1, -2, 2**62]) == [1, -2, 2**62]
+    assert read_back("boolean", [True, False]) == [True, False]
+    times = [t for t in TIMES if t is not None]
+    assert read_back("timestamptz", times) == times
+    assert read_back("text", (f"id-{n}" for n in range(3))) == ["id-0", "id-1", "id-2"]
+
+
+def test_a_naive_time_among_aware_ones_is_refused() -> None:
+    aware = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    with pytest.raises(ValueError, match="naive"):
+        pg_array([aware, datetime(2026, 1, 1), aware])
 
 
 def test_a_batch_answers_each_statement_in_order() -> None:

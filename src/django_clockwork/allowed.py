@@ -23,6 +23,7 @@ import functools
 import importlib
 import inspect
 import site
+import sys
 import sysconfig
 from collections.abc import Callable
 from pathlib import Path
@@ -55,19 +56,25 @@ _registered: set[str] = set()
 _verdicts: dict[str, tuple[object, str | None]] = {}
 #: Verdicts kept at most (references are rows' text: a table may hold any number).
 _VERDICTS_MAX = 10_000
+#: :func:`resolve`'s answers by reference: the settings they were judged under, the module,
+#: the module attribute the qualname starts with, and the callable found (a claim resolves
+#: every due row's reference; importing it again each time was a tenth of a claim). Cleared
+#: with the verdicts; an answer is used only while the module still holds that attribute
+#: (a reloaded or replaced module is resolved again).
+_resolved: dict[str, tuple[object, Any, str, Any, Any]] = {}
 
 
 def register(func: F) -> F:
     """Allow jobs to run ``func`` wherever it is defined; usable as a decorator."""
     _registered.add(reference_of(func))
-    _verdicts.clear()
+    _forget()
     return func
 
 
 def unregister(func: Callable[..., Any]) -> None:
     """Undo :func:`register` (nothing happens for a function that was not registered)."""
     _registered.discard(reference_of(func))
-    _verdicts.clear()
+    _forget()
 
 
 def reference_of(func: Callable[..., Any]) -> str:
@@ -103,7 +110,7 @@ def text_refusal(ref: str) -> str | None:
         pass
     verdict = _judge_text(ref)
     if len(_verdicts) >= _VERDICTS_MAX:
-        _verdicts.clear()
+        _forget()
     _verdicts[ref] = (conf, verdict)
     return verdict
 
@@ -111,7 +118,12 @@ def text_refusal(ref: str) -> str | None:
 @receiver(setting_changed)
 def _forget_verdicts(**kwargs: Any) -> None:
     """A verdict depends on ``CLOCKWORK`` and ``INSTALLED_APPS`` (tests override them)."""
+    _forget()
+
+
+def _forget() -> None:
     _verdicts.clear()
+    _resolved.clear()
 
 
 def _judge_text(ref: str) -> str | None:
@@ -138,6 +150,29 @@ def resolve(ref: str) -> Any:
     Raises ``FunctionNotAllowedError``; ``LookupError`` when it cannot be found, ``TypeError``
     when it is not callable.
     """
+    try:
+        conf, module, head, attribute, found = _resolved[ref]
+    except KeyError:
+        pass
+    else:
+        if (
+            conf is get_conf()
+            and sys.modules.get(module.__name__) is module
+            and module.__dict__.get(head, _resolved) is attribute
+        ):
+            return found
+    found = _resolve(ref)
+    module_name, _, qualname = ref.partition(":")
+    module = sys.modules.get(module_name)
+    if module is not None:
+        if len(_resolved) >= _VERDICTS_MAX:
+            _resolved.clear()
+        head = qualname.partition(".")[0]
+        _resolved[ref] = (get_conf(), module, head, module.__dict__.get(head), found)
+    return found
+
+
+def _resolve(ref: str) -> Any:
     check_text(ref)
     module_name, _, qualname = ref.partition(":")
     trusted = _listed_exactly(ref)

@@ -49,16 +49,43 @@ def new_job(timezone: tzinfo, **state: Any) -> APJob:
     return job
 
 
-def restore_job(cls: Any, state: dict[str, Any], store: BaseJobStore) -> Any:
+#: The attributes ``Job.__setstate__`` copies from the state as they are (it also sets
+#: ``func_ref`` to ``state["func"]`` and ``func`` to what that names).
+_STATE_ATTRIBUTES = (
+    "id",
+    "trigger",
+    "executor",
+    "args",
+    "kwargs",
+    "name",
+    "misfire_grace_time",
+    "coalesce",
+    "max_instances",
+    "next_run_time",
+)
+
+
+def restore_job(cls: Any, state: dict[str, Any], store: BaseJobStore, func: Any = None) -> Any:
     """A job of ``cls`` rebuilt from ``state`` and attached to ``store``'s scheduler.
 
     Relies on: ``Job.__setstate__`` (the pickle protocol APScheduler's own stores use,
     ``state["version"] == 1``) and the private attributes ``Job._scheduler`` and
     ``Job._jobstore_alias`` that ``Job.pause()``, ``modify()``... go through; and
     ``BaseJobStore._scheduler`` / ``_alias``, which ``BaseJobStore.start`` sets.
+
+    With ``func``, the callable ``state["func"]`` names, already resolved by the caller, the
+    job gets the attributes ``__setstate__`` sets, without importing the reference again.
     """
     job = cls.__new__(cls)
-    job.__setstate__(state)
+    if func is None:
+        job.__setstate__(state)
+    else:
+        if state.get("version", 1) != 1:
+            raise ValueError(f"Job has version {state['version']}, only 1 can be restored")
+        for name in _STATE_ATTRIBUTES:
+            setattr(job, name, state[name])
+        job.func_ref = state["func"]
+        job.func = func
     job._scheduler = store._scheduler
     job._jobstore_alias = store._alias
     return job

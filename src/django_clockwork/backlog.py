@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 #: Run times one claim takes per job, and the most a walk counts before it jumps ahead.
 MAX_RUN_TIMES = 100
@@ -50,8 +50,7 @@ class Missed:
         )
 
 
-@dataclass(frozen=True)
-class Walk:
+class Walk(NamedTuple):
     """What one claim takes for one job."""
 
     #: UTC run times to hand to the executor (coalesced to one when the job coalesces).
@@ -95,6 +94,8 @@ def walk(job: Any, now: datetime, limit: int = MAX_RUN_TIMES) -> Walk:
         run_times = run_times[-1:]
         if run_times:
             missed = None  # coalesced into the run, as APScheduler does
+    if len(run_times) == 1:  # most claims: one run time (every coalescing job's)
+        return Walk([_utc(run_times[0])], current, missed)
     return Walk(sorted({_utc(t) for t in run_times}), current, missed)
 
 

@@ -20,6 +20,7 @@ ledger write, a run moves only from the states its transition leaves.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -140,7 +141,7 @@ def _one_or_array(
     """One parameter when every row has the same value (of the same type), else an array in
     its text form, the ``position``-th of the statement's ``unnest``; ``array`` forces one."""
     first = values[0]
-    if not array and all(value == first and type(value) is type(first) for value in values):
+    if not array and values.count(first) == len(values) and len(set(map(type, values))) == 1:
         return _Source(f"%s::{kind}", None, first)
     return _Source(f"v.c{position}", f"%s::{kind}[]", pg_array(values))
 
@@ -152,7 +153,20 @@ def pg_array(values: Iterable[Any]) -> str:
     Django's psycopg cursors bind parameters on the client: a list parameter is dumped and
     quoted element by element in Python, which cost a claim more than its statements took
     on the server. One string is quoted once."""
+    values = values if isinstance(values, list | tuple) else list(values)
+    kinds = set(map(type, values))
+    if kinds == {str}:  # the common case, joined at once: ids, names, references
+        joined = '","'.join(values)
+        if "\\" not in joined and joined.count('"') == 2 * (len(values) - 1):
+            return '{"' + joined + '"}'  # no element has a quote or a backslash to escape
+    elif kinds == {int}:
+        return "{" + ",".join(map(str, values)) + "}"
+    elif kinds == {datetime} and None not in map(_tzinfo, values):
+        return '{"' + '","'.join(map(datetime.isoformat, values)) + '"}'
     return "{" + ",".join(map(_array_element, values)) + "}"
+
+
+_tzinfo = operator.attrgetter("tzinfo")
 
 
 def _array_element(value: Any) -> str:

@@ -336,8 +336,10 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
 
     def _due(self, job: Any, run_time: datetime, ledger: Ledger) -> bool:
         """False (and the run recorded ``missed``) when it is later than the grace time."""
+        if job.misfire_grace_time is None:
+            return True
         late = _now() - run_time
-        if job.misfire_grace_time is None or late <= timedelta(seconds=job.misfire_grace_time):
+        if late <= timedelta(seconds=job.misfire_grace_time):
             return True
         logger.warning(
             'Run time of job "%s" (scheduled at %s) was missed by %s',

@@ -117,8 +117,7 @@ def now() -> datetime:
     return datetime.now(dt_timezone.utc)
 
 
-@dataclass(frozen=True)
-class NewRun:
+class NewRun(NamedTuple):
     """A run time the claim (or a manual request) adds to the ledger."""
 
     job_id: str
@@ -200,7 +199,8 @@ class Ledger:
         if not can_insert_runs(connection):
             return None
         at = now()  # one claim, one claimed_at
-        rows = [self._values(wanted[key], at) for key in sorted(wanted)]
+        claimer = self._claimer()
+        rows = [self._values(wanted[key], at, claimer) for key in sorted(wanted)]
 
         def finish(results: Sequence[Result]) -> Inserted:
             return _inserted(wanted, wanted.keys() - inserted_runs(results))
@@ -281,7 +281,7 @@ class Ledger:
     def _row(self, run: NewRun) -> JobExecution:
         return JobExecution(**self._fields(run))
 
-    def _fields(self, run: NewRun) -> dict[str, Any]:
+    def _fields(self, run: NewRun, claimer: dict[str, Any] | None = None) -> dict[str, Any]:
         """The columns of the ledger row of a new run that are not their defaults."""
         fields: dict[str, Any] = {}
         if run.missed_reason:
@@ -300,14 +300,14 @@ class Ledger:
             "trigger_source": run.trigger_source,
             "requested_by": run.requested_by,
             "node_id": self.node_id,
-            **self._claimer(),
+            **(self._claimer() if claimer is None else claimer),
             **bounded(fields),
         }
 
-    def _values(self, run: NewRun, claimed_at: datetime) -> dict[str, Any]:
+    def _values(self, run: NewRun, claimed_at: datetime, claimer: dict[str, Any]) -> dict[str, Any]:
         """Every column of the ledger row of a new run (the ORM-free form of ``_row``: no
         model instance, which cost more than the row's insert)."""
-        return {**_column_defaults(), "claimed_at": claimed_at, **self._fields(run)}
+        return {**_column_defaults(), "claimed_at": claimed_at, **self._fields(run, claimer)}
 
     def _claimer(self) -> dict[str, Any]:
         """The host and pid of the process that claims a run, recorded with the claim: the
