@@ -364,3 +364,97 @@ def test_a_claim_of_many_due_runs_is_a_few_fixed_round_trips(
     # keys up before inserting.
     expected = {"postgresql": 2, "mysql": 6, "sqlite": 8}[connection.vendor] + 2
     assert round_trips(3) == round_trips(40) == expected
+
+
+def _store_with_room(
+    scheduler: object, room: list[int], wants: list[bool], *, wants_runs: bool = True
+) -> DjangoJobStore:
+    """A store whose claims take at most ``room[0]`` runs, as our runtime's executor says."""
+    store = DjangoJobStore(
+        poll_interval=5,
+        batch_size=3,
+        capacity=lambda: room[0],
+        wants_runs=(lambda: wants[0]) if wants_runs else None,
+    )
+    store.start(scheduler, "default")
+    return store
+
+
+def _due_jobs(store: DjangoJobStore, make_job: MakeJob, count: int) -> None:
+    due = timezone.now() - timedelta(seconds=1)
+    for n in range(count):
+        store.add_job(make_job(f"due-{n}", next_run_time=due, misfire_grace_time=None))
+
+
+def test_after_a_claim_that_took_all_it_could_the_next_run_time_needs_no_query(
+    scheduler: object, make_job: MakeJob, django_assert_num_queries: object
+) -> None:
+    """A claim cut at the batch size leaves due rows: the next pass is now if the executor
+    wants runs, else when it wakes the scheduler (the poll cap), without reading the table."""
+    room, wants = [10], [True]
+    store = _store_with_room(scheduler, room, wants)
+    _due_jobs(store, make_job, 5)
+    assert store.get_next_run_time() is not None  # the scheduler's first look at the table
+    assert len(store.get_due_jobs(timezone.now())) == 3  # the batch size
+    assert store.full
+    assert not store.starved
+    before = timezone.now()
+    with django_assert_num_queries(0):  # type: ignore[operator]
+        assert store.get_next_run_time() - before < timedelta(seconds=1)  # type: ignore[operator]
+        wants[0] = False
+        assert store.get_next_run_time() - before >= timedelta(seconds=5)  # type: ignore[operator]
+    assert len(store.get_due_jobs(timezone.now())) == 2  # the rest; the claim is not full
+    assert not store.full
+    wants[0] = True
+    assert store.get_next_run_time() is not None  # a look at the table again
+    assert store.get_due_jobs(timezone.now()) == []
+
+
+def test_a_full_claim_of_a_store_outside_our_runtime_reads_the_table(
+    scheduler: object, make_job: MakeJob
+) -> None:
+    from django.test.utils import CaptureQueriesContext
+
+    store = _store_with_room(scheduler, [10], [True], wants_runs=False)
+    _due_jobs(store, make_job, 5)
+    assert store.get_next_run_time() is not None
+    assert len(store.get_due_jobs(timezone.now())) == 3
+    with CaptureQueriesContext(connection) as looked:
+        assert store.get_next_run_time() <= timezone.now()  # type: ignore[operator]
+    assert looked.captured_queries
+
+
+def test_a_claim_without_room_sends_nothing(
+    scheduler: object, make_job: MakeJob, django_assert_num_queries: object
+) -> None:
+    room = [0]
+    store = _store_with_room(scheduler, room, [False])
+    _due_jobs(store, make_job, 2)
+    with django_assert_num_queries(0):  # type: ignore[operator]
+        assert store.get_due_jobs(timezone.now()) == []
+    assert store.starved
+    assert store.full
+    room[0] = 5
+    assert len(store.get_due_jobs(timezone.now())) == 2
+    assert not store.starved
+    assert not store.full
+
+
+def test_a_job_restored_with_its_resolved_function_is_the_one_setstate_makes(
+    store: DjangoJobStore, make_job: MakeJob
+) -> None:
+    """A claim resolves each row's function once (checked, allowed) and restores the job
+    without APScheduler importing the reference again: the same job as ``__setstate__``'s."""
+    from django_clockwork import aps
+    from tests import jobs
+
+    job = make_job(
+        "same", "tests.jobs:echo", next_run_time=timezone.now(), args=[1], kwargs={"a": 2}
+    )
+    state = job.__getstate__()
+    plain = aps.restore_job(jobstore.StoredJob, state, store)
+    resolved = aps.restore_job(jobstore.StoredJob, state, store, jobs.echo)
+    for name in (*aps._STATE_ATTRIBUTES, "func", "func_ref", "_scheduler", "_jobstore_alias"):
+        assert getattr(resolved, name) == getattr(plain, name), name
+    with pytest.raises(ValueError, match="version"):
+        aps.restore_job(jobstore.StoredJob, {**state, "version": 2}, store, jobs.echo)

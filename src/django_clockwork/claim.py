@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 from traceback import format_exception
-from typing import Any
+from typing import Any, NamedTuple
 
 from apscheduler.job import Job as APJob
 from django.db import connections, transaction
@@ -67,8 +67,7 @@ class Claim:
         return sorted(self.run_times + self.skipped)
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(NamedTuple):
     """One due row, loaded, with the run times the scheduling pass will submit."""
 
     row: StoredRow
@@ -114,6 +113,9 @@ class Claimer:
         self.capacity = capacity
         #: True while a claim was cut short for want of capacity.
         self.starved = False
+        #: True while the last claim took all it could (its capacity or the batch size): more
+        #: rows may be due at once.
+        self.full = False
         #: Jobs the last claim left for their due time: their first run time, by job id.
         self.deferred: dict[str, datetime] = {}
 
@@ -131,6 +133,9 @@ class Claimer:
         """
         real_now, now = now, now + ahead
         self.deferred = {}
+        if self._limit() <= 0:  # no room: a claim could take nothing, not even a request
+            self.starved = self.full = True
+            return []
         connection = connections[self.database]
         drop_broken_connection(self.database)
         prepared: dict[tuple[str, int], Plan | None] = {}
@@ -306,8 +311,12 @@ class Claimer:
     def _select_due(self, now: datetime) -> list[JobRow]:
         limit = self._limit()
         rows = select_due(self.database, now, limit) if limit > 0 else []
-        self.starved = limit < self.batch_size and len(rows) == limit
+        self._took(limit, len(rows))
         return rows
+
+    def _took(self, limit: int, rows: int) -> None:
+        self.full = rows == limit
+        self.starved = limit < self.batch_size and self.full
 
     def plan(self, row: StoredRow, now: datetime) -> Plan | None:
         """What this claim takes for the row: its run times and next fire time.
@@ -349,7 +358,7 @@ class Claimer:
             statements.append(self.ledger.unfinished_statement(self.node_timeout))
         results = batch(connection, statements)
         rows = [] if due_at is None else due_rows(connection, results[due_at])
-        self.starved = limit < self.batch_size and len(rows) == limit
+        self._took(limit, len(rows))
         pending = [] if requests_at is None else self.ledger.requests_from(results[requests_at])
         counts = {} if counts_at is None else self.ledger.counts_from(results[counts_at])
         return rows, pending, counts

@@ -85,6 +85,7 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
         capacity: Callable[[], int] | None = None,
         submitted: Callable[[], set[tuple[str, datetime]]] | None = None,
         claim_ahead: float = 0.0,
+        wants_runs: Callable[[], bool] | None = None,
     ) -> None:
         """
         :param node_id: the scheduler node this store claims for (ledger ``node_id``); it
@@ -97,6 +98,10 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
             what is due up to ``now + claim_ahead`` and the next run time it answers is that
             much earlier (our executor starts such runs at their time). 0, APScheduler's
             contract, for a store in any other scheduler.
+        :param wants_runs: whether a claim now would be worth it (with ``capacity``): after a
+            claim that took all it could, the next run time is then now without a look at
+            the table, else the executor wakes the scheduler when it is (see
+            :meth:`get_next_run_time`)
         """
         super().__init__()
         conf = get_conf()
@@ -107,6 +112,7 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
         self.node_id = node_id
         self.claim_ahead = timedelta(seconds=claim_ahead)
         self._submitted = submitted
+        self._wants_runs = wants_runs
         self._closed = False
         self._post_claim: set[str] = set()
         self._last_recheck = float("-inf")
@@ -129,6 +135,11 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
     def starved(self) -> bool:
         """True while the last claim was cut short for want of free worker threads."""
         return self._claimer.starved
+
+    @property
+    def full(self) -> bool:
+        """True while the last claim took all it could: more rows may be due at once."""
+        return self._claimer.full
 
     @property
     def runs_waiting(self) -> bool:
@@ -208,9 +219,12 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
         if self._closed:
             return None
         now = timezone.now()
-        if self.starved and self.poll_interval is not None and self._looked_recently():
-            # Due jobs wait for room (a burst): the executor wakes the scheduler when there
-            # is; a look at the table would answer what the last one did.
+        if self.poll_interval is not None and self._after_full_claim() and self._looked_recently():
+            # The last claim took all it could (a burst): more rows are due. Claim again now
+            # if the executor has room for a claim worth its round trips, else it wakes the
+            # scheduler when it has; a look at the table would answer what the last one did.
+            if self._wants_runs is not None and self._wants_runs():
+                return now
             return now + timedelta(seconds=self.poll_interval)
         self._last_look = time.monotonic()
         deferred = dict(self._claimer.deferred)
@@ -244,9 +258,15 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
         if self.poll_interval is None:
             return earliest
         cap = now + timedelta(seconds=self.poll_interval)
-        if self.starved:
+        wanted = self._wants_runs
+        if self.starved or (self.full and wanted is not None and not wanted()):
             return cap  # due jobs wait for a free thread: the executor wakes us, else the poll
         return cap if earliest is None else min(earliest, cap)
+
+    def _after_full_claim(self) -> bool:
+        """Whether the last claim left due rows for want of room (a claim cut short by
+        ``capacity``), or, with ``wants_runs``, took all it could at all (the batch size)."""
+        return self.starved or (self._wants_runs is not None and self.full)
 
     def _looked_recently(self) -> bool:
         """Whether the table was read for the next run time within the last :data:`LOOK_EVERY`
@@ -384,7 +404,7 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
         return job
 
     def _restore(self, row: StoredRow) -> StoredJob:
-        allowed.resolve(row.func)  # checks the reference before anything is imported
+        func = allowed.resolve(row.func)  # checks the reference before anything is imported
         target = TaskTarget.of_row(row.task, decoded(row.task_options, "task_options"))
         if target is not None:
             target.task()  # checks the task path before anything is imported
@@ -410,6 +430,7 @@ class DjangoJobStore(BaseJobStore):  # type: ignore[misc]
                 "next_run_time": row.next_run_time,
             },
             self,
+            func,
         )
         if not callable(job.func):
             raise TypeError(f"{row.func!r} is not callable")

@@ -53,6 +53,7 @@ class Runtime:
             capacity=self.executor.claim_capacity,
             submitted=self.executor.submitted_runs,
             claim_ahead=conf.claim_ahead,
+            wants_runs=self.executor.wants_runs,
         )
         self.watchdog = Watchdog(
             self.executor,
@@ -99,7 +100,7 @@ class Runtime:
     def _slot_freed(self) -> None:
         """Due jobs were left for want of room: claim them once a thread is idle or a
         thread's worth of runs has room (not a pass for every run that ends)."""
-        if self.store.starved and self.executor.wants_runs():
+        if (self.store.starved or self.store.full) and self.executor.wants_runs():
             self.scheduler.wakeup()
 
     def _on_lifecycle(self, event: SchedulerEvent) -> None:
