@@ -373,3 +373,27 @@ def test_only_aps_reaches_apschedulers_internals() -> None:
         for use in private_uses(path)
     ]
     assert outside == []
+
+
+def test_waking_a_woken_scheduler_takes_no_lock() -> None:
+    """Our executor wakes the scheduler after runs of a burst: an event already set is left
+    alone (``Event.set`` takes its lock every time), an unset one is set, and a scheduler
+    that never started has nothing to wake."""
+    from django_clockwork.aps import ClockworkBackgroundScheduler
+
+    scheduler = ClockworkBackgroundScheduler(runtime=None)
+    scheduler.wakeup()  # not started: no event yet
+    sets: list[bool] = []
+
+    class Event(threading.Event):
+        def set(self) -> None:
+            sets.append(True)
+            super().set()
+
+    scheduler._event = Event()  # type: ignore[attr-defined]
+    scheduler.wakeup()
+    scheduler.wakeup()
+    assert sets == [True]
+    scheduler._event.clear()  # type: ignore[attr-defined]
+    scheduler.wakeup()
+    assert sets == [True, True]

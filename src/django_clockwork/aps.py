@@ -239,6 +239,17 @@ class _GuardedLoop:
         finally:
             connections.close_all()  # this thread's connections; it ends here
 
+    def wakeup(self) -> None:
+        """Wake the scheduling loop, unless it is woken already (our executor asks after
+        every run of a burst; setting a set event still takes its lock).
+
+        Relies on: ``BlockingScheduler._event`` (None until started), which the loop waits
+        on, clears, then runs a pass: a pass starts after any call that finds the event set.
+        """
+        event = getattr(self, "_event", None)
+        if event is not None and not event.is_set():  # None: not started, nothing to wake
+            super().wakeup()  # type: ignore[misc]
+
     def _process_jobs(self) -> float | None:
         try:
             wait: float | None = super()._process_jobs()  # type: ignore[misc]

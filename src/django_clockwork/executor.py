@@ -112,7 +112,7 @@ class ClockworkExecutor(BaseExecutor):  # type: ignore[misc]
         self._pool: WorkerThreads | None = None
         #: Runs handed to the threads and not finished (executing, queued or timed).
         self._outstanding = 0
-        self._outstanding_changed = threading.Condition()
+        self._outstanding_changed = threading.Condition(threading.Lock())
         self._ledgers: dict[str, Ledger] = {}
         self._pace: float | None = None
         self._writers: dict[str, LedgerWriter] = {}

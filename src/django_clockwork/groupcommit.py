@@ -68,7 +68,7 @@ class LedgerWriter:
 
     def __init__(self, database: str) -> None:
         self.database = database
-        self._lock = threading.Condition()
+        self._lock = threading.Condition(threading.Lock())
         self._queue: list[tuple[Key, Transition, dict[str, Any]]] = []
         self._pending: set[Key] = set()
         self._written = 0  # transitions handed in and written (or given up on)

@@ -40,7 +40,10 @@ class WorkerThreads:
         self.on_exit = on_exit
         self._tasks: queue.SimpleQueue[_Task | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
-        self._idle = threading.Semaphore(0)
+        #: One token per idle thread: put by the thread (a C call, no Python lock that a
+        #: thread preempted while holding would make the submitting thread wait for), taken
+        #: under ``_lock`` by whoever hands a task over.
+        self._idle: queue.SimpleQueue[None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._closed = False
         #: Calls waiting for their time: (monotonic deadline, order, task); see post_at.
@@ -92,7 +95,9 @@ class WorkerThreads:
     def _hand(self, task: _Task) -> None:
         """Queue a task for the threads, starting one if none is idle (holding the lock)."""
         self._tasks.put(task)
-        if not self._idle.acquire(blocking=False) and len(self._threads) < self.size:
+        if not self._idle.empty():  # only holders of _lock take tokens: this one is ours
+            self._idle.get_nowait()
+        elif len(self._threads) < self.size:
             thread = threading.Thread(
                 target=self._work, name=f"{self.name}_{len(self._threads)}", daemon=True
             )
@@ -143,19 +148,19 @@ class WorkerThreads:
                 except BaseException:
                     logger.exception("A call in worker thread %s raised", self.name)
                 finally:
-                    self._idle.release()
+                    self._idle.put(None)
                 continue
             if not future.set_running_or_notify_cancel():
-                self._idle.release()
+                self._idle.put(None)
                 continue
             try:
                 result = fn(*args)
             except BaseException as exc:
-                self._idle.release()  # before the caller hears: it may submit at once
+                self._idle.put(None)  # before the caller hears: it may submit at once
                 future.set_exception(exc)
                 del exc
             else:
-                self._idle.release()
+                self._idle.put(None)
                 future.set_result(result)
                 del result
             del future  # let the result go before waiting for the next call
