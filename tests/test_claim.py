@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from django_clockwork import DjangoJobStore, jobstore
 from django_clockwork.models import ExecutionStatus, Job, JobExecution
+from django_clockwork.sqlrows import can_batch
 
 from .conftest import MakeJob, utc
 
@@ -458,3 +459,58 @@ def test_a_job_restored_with_its_resolved_function_is_the_one_setstate_makes(
         assert getattr(resolved, name) == getattr(plain, name), name
     with pytest.raises(ValueError, match="version"):
         aps.restore_job(jobstore.StoredJob, {**state, "version": 2}, store, jobs.echo)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_on_its_own_transaction_commits_with_its_writes(
+    store: DjangoJobStore, make_job: MakeJob
+) -> None:
+    """PostgreSQL: a claim that is the outermost transaction sends its COMMIT with the advance
+    and the ledger rows (two round trips besides BEGIN); the atomic block's commit is a no-op."""
+    from django.test.utils import CaptureQueriesContext
+
+    if not can_batch(connection):
+        pytest.skip("one round trip for several statements: PostgreSQL with psycopg 3")
+    due = timezone.now() - timedelta(seconds=1)
+    for n in range(3):
+        store.add_job(make_job(f"c{n}", next_run_time=due, misfire_grace_time=None))
+    with CaptureQueriesContext(connection) as claim:
+        jobs = store.get_due_jobs(timezone.now())
+    assert sorted(job.id for job in jobs) == ["c0", "c1", "c2"]
+    # Django also logs its BEGIN and COMMIT; psycopg finds the transaction committed already.
+    sent = [q["sql"] for q in claim.captured_queries if q["sql"] not in ("BEGIN", "COMMIT")]
+    assert len(sent) == 2
+    assert sent[-1].rstrip().endswith("COMMIT")
+    assert connection.get_autocommit()
+    assert not connection.in_atomic_block
+    assert set(Job.objects.values_list("version", flat=True)) == {2}
+    assert JobExecution.objects.filter(status=ExecutionStatus.SCHEDULED).count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_whose_advance_misses_a_row_commits_nothing(
+    store: DjangoJobStore, make_job: MakeJob, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The guard of the one-statement advance and insert: unless every row advanced, the
+    statement fails and the claim rolls back whole (then it is retried at the next pass)."""
+    from django_clockwork import claim
+
+    if not can_batch(connection):
+        pytest.skip("one round trip for several statements: PostgreSQL with psycopg 3")
+    due = timezone.now() - timedelta(seconds=1)
+    for n in range(2):
+        store.add_job(make_job(f"g{n}", next_run_time=due, misfire_grace_time=None))
+    real = claim.guarded_advance
+    with (
+        mock.patch.object(
+            claim,
+            "guarded_advance",
+            lambda advance, insert, count: real(advance, insert, count + 1),
+        ),
+        caplog.at_level(logging.DEBUG, logger="django_clockwork.jobstore"),
+    ):
+        assert store.get_due_jobs(timezone.now()) == []
+    assert "lost a race" in caplog.text
+    assert set(Job.objects.values_list("version", flat=True)) == {1}
+    assert not JobExecution.objects.exists()
+    assert len(store.get_due_jobs(timezone.now())) == 2  # the next pass claims them

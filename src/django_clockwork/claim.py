@@ -18,7 +18,7 @@ from traceback import format_exception
 from typing import Any, NamedTuple
 
 from apscheduler.job import Job as APJob
-from django.db import connections, transaction
+from django.db import DataError, connections, transaction
 
 from django_clockwork import aps
 from django_clockwork.backlog import Missed, walk
@@ -34,6 +34,7 @@ from django_clockwork.sqlrows import (
     Result,
     Statement,
     batch,
+    can_batch,
     converted,
     converters_for,
 )
@@ -193,6 +194,14 @@ class Claimer:
             job._clockwork_claim = Claim(self.database, tuple(sorted(asked)), task=task_of(job))
             jobs.append(job)
         return jobs
+
+    def _enqueues_in_claim(self, plans: Sequence[Plan]) -> bool:
+        """Whether a plan's runs are enqueued inside the claim's transaction (see below)."""
+        for plan in plans:
+            target = task_of(plan.job)
+            if target is not None and enqueues_in(target, self.database):
+                return True
+        return False
 
     def _enqueue_in_claim(
         self, plans: Sequence[Plan], owned: set[tuple[str, datetime]], now: datetime
@@ -376,6 +385,25 @@ class Claimer:
         advance = advance_statements(connection, rows, now)
         runs = self._new_runs(plans, busy)
         insert = self.ledger.claim_statements(runs)
+        if (
+            insert is not None
+            and insert.statements
+            and len(advance) == 1
+            and can_batch(connection)
+            and not connection.savepoint_ids  # the claim's transaction is the outermost
+            and not self._enqueues_in_claim(plans)
+        ):
+            # The last of the claim's work: one round trip that also commits (a COMMIT of
+            # its own was one more wait for the server and for the GIL in every claim);
+            # the atomic block's own commit then finds nothing to do.
+            first = guarded_advance(advance[0], insert.statements[0], len(plans))
+            try:
+                results = batch(connection, [first, *insert.statements[1:], ("COMMIT", [])])
+            except DataError as exc:
+                if getattr(exc.__cause__, "sqlstate", None) == DIVISION_BY_ZERO:
+                    raise ClaimConflictError from exc  # the guard: not every row advanced
+                raise
+            return insert.finish(results[: len(insert.statements)])
         results = batch(connection, [*advance, *(insert.statements if insert else [])])
         if advanced(connection, results[: len(advance)]) != len(plans):
             raise ClaimConflictError
@@ -545,6 +573,34 @@ def advance_statements(
     if connection.vendor == "sqlite":
         return [(sql, params), ("SELECT changes()", [])]
     return [(sql, params)]
+
+
+#: The SQLSTATE of a division by zero: :func:`guarded_advance`'s guard.
+DIVISION_BY_ZERO = "22012"
+
+
+def guarded_advance(advance: Statement, insert: Statement, count: int) -> Statement:
+    """PostgreSQL: a claim's advance (:func:`advance_statements`) and its first ledger insert
+    (``batchsql.insert_statements``) as one statement, which fails with a division by zero,
+    rolling both back, unless the advance moved all ``count`` rows (their version compared):
+    the check :func:`advanced` makes after the fact, made before anything can commit."""
+    advance_sql, advance_params = advance
+    insert_sql, insert_params = insert
+    if not (
+        insert_sql.startswith("INSERT INTO ")
+        and insert_sql.count(" FROM unnest(") == 1
+        and insert_sql.count(" ON CONFLICT ") == 1
+    ):
+        raise ValueError(f"not a ledger insert from arrays: {insert_sql[:80]!r}")
+    guarded_insert = insert_sql.replace(" FROM unnest(", " FROM claim_guard, unnest(").replace(
+        " ON CONFLICT ", " WHERE claim_guard.ok = 1 ON CONFLICT "
+    )
+    sql = (
+        f"WITH advanced AS ({advance_sql} RETURNING j.id), "
+        "claim_guard AS (SELECT 1 / (COUNT(*) = %s)::int AS ok FROM advanced) "
+        f"{guarded_insert}"
+    )
+    return sql, [*advance_params, count, *insert_params]
 
 
 def advanced(connection: Any, results: Sequence[Result]) -> int:
