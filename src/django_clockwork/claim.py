@@ -10,7 +10,7 @@ one ledger row per run time. The store then hands the jobs to the scheduler.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
@@ -197,11 +197,14 @@ class Claimer:
 
     def _enqueues_in_claim(self, plans: Sequence[Plan]) -> bool:
         """Whether a plan's runs are enqueued inside the claim's transaction (see below)."""
+        return any(self._in_claim_targets(plans))
+
+    def _in_claim_targets(self, plans: Sequence[Plan]) -> Iterator[tuple[Plan, TaskTarget]]:
+        """The plans of task jobs whose backend writes to this database, with their task."""
         for plan in plans:
             target = task_of(plan.job)
             if target is not None and enqueues_in(target, self.database):
-                return True
-        return False
+                yield plan, target
 
     def _enqueue_in_claim(
         self, plans: Sequence[Plan], owned: set[tuple[str, datetime]], now: datetime
@@ -212,10 +215,7 @@ class Claimer:
         of its time is enqueued to run no earlier than it. Returns the runs handled here
         (``enqueued``, or ``failed`` with the backend's error); the executor gets the others."""
         handled: set[tuple[str, datetime]] = set()
-        for plan in plans:
-            target = task_of(plan.job)
-            if target is None or not enqueues_in(target, self.database):
-                continue
+        for plan, target in self._in_claim_targets(plans):
             for run_time in plan.run_times:
                 key = (plan.row.id, run_time)
                 if key in owned:

@@ -98,9 +98,10 @@ class Runtime:
         self.scheduler.wakeup()
 
     def _slot_freed(self) -> None:
-        """Due jobs were left for want of room: claim them once a thread is idle or a
-        thread's worth of runs has room (not a pass for every run that ends)."""
-        if (self.store.starved or self.store.full) and self.executor.wants_runs():
+        """The last claim took all it could (due jobs may be left, for want of room or by the
+        batch size): claim again once a thread is idle or a thread's worth of runs has room
+        (not a pass for every run that ends). A starved claim is a full one."""
+        if self.store.full and self.executor.wants_runs():
             self.scheduler.wakeup()
 
     def _on_lifecycle(self, event: SchedulerEvent) -> None:
