@@ -58,7 +58,8 @@ class Measure:
     workload: str
     metric: str
     values: dict[str, list[float]] = field(default_factory=dict)
-    higher_is_better: bool = True
+    #: None for a diagnostic: a value neither better nor worse for being higher.
+    higher_is_better: bool | None = True
     note: str = ""
 
     def as_json(self) -> dict[str, Any]:
@@ -161,8 +162,8 @@ def table(measures: list[Measure], targets: list[str]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for measure in measures:
         cells = [summary(measure.values.get(name, [])) for name in targets]
-        direction = "higher is better" if measure.higher_is_better else "lower is better"
-        metric = f"{measure.metric} ({direction})"
+        direction = {True: "higher is better", False: "lower is better", None: "diagnostic"}
+        metric = f"{measure.metric} ({direction[measure.higher_is_better]})"
         if measure.note:
             metric += f"; {measure.note}"
         row = [measure.workload, metric, *cells, ratios(measure)]
