@@ -289,6 +289,40 @@ def test_claimed_inserts_runs_and_skipped_runs(
     assert any("already in the ledger" in record.getMessage() for record in caplog.records)
 
 
+def test_a_claim_looked_up_first_inserts_every_value_unchanged_in_bounded_statements(
+    book: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where a claim looks its runs up first (MySQL/MariaDB), it inserts them with plain
+    ``INSERT ... VALUES`` statements, no model instance per run, as many rows per statement
+    as the database's limit on host parameters allows: quotes, backslashes and the rest read
+    back unchanged, and runs already in the ledger are left alone."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from .test_batchsql import TEXTS
+
+    monkeypatch.setattr(ledger, "can_insert_runs", lambda connection: False)
+    monkeypatch.setattr(connection.features, "max_query_params", 50)  # 2 rows per statement
+    texts = [text for text in TEXTS if text and len(text) < ledger.EXCEPTION_MAX]
+    add_run(S.RUNNING, at=T0, job_id="j0")  # already there: not inserted again
+    runs = [
+        new_run(T0, f"j{n}", skipped_reason=text, requested_by=text[:150])
+        for n, text in enumerate(texts)
+    ]
+    with CaptureQueriesContext(connection) as sent:
+        inserted, skipped, missed = book.claimed(runs)
+    assert (inserted, missed) == (set(), set())
+    assert skipped == {(f"j{n}", T0) for n in range(1, len(texts))}
+    # (PostgreSQL sends a batch of statements in one round trip: count the statements.)
+    inserts = sum(q["sql"].count("INSERT INTO") for q in sent.captured_queries)
+    assert inserts == (len(texts) - 1 + 1) // 2
+    for n, text in enumerate(texts[1:], start=1):
+        row = JobExecution.objects.get(job_id=f"j{n}")
+        assert (row.status, row.exception, row.requested_by) == (S.SKIPPED, text, text[:150])
+        assert (row.job_name, row.node_id) == (f"j{n} name", NODE)
+    assert JobExecution.objects.get(job_id="j0").status == S.RUNNING
+
+
 def test_claimed_nothing(book: Ledger) -> None:
     assert book.claimed([]) == (set(), set(), set())
     assert not JobExecution.objects.exists()
@@ -305,7 +339,7 @@ def test_claimed_rows_are_the_same_with_one_statement_or_the_orm(
     book: Ledger, monkeypatch: pytest.MonkeyPatch, reason: str
 ) -> None:
     """Where the database can, a claim inserts with one ``INSERT ... ON CONFLICT DO NOTHING
-    RETURNING``; elsewhere the ORM's ``bulk_create`` after a lookup. Both write the same row."""
+    RETURNING``; elsewhere a plain ``INSERT`` after a lookup. Both write the same row."""
     later = T0 + timedelta(minutes=1)
     book.claimed([new_run(T0, skipped_reason=reason, requested_by="ann")])
     monkeypatch.setattr(ledger, "can_insert_runs", lambda connection: False)
@@ -326,7 +360,7 @@ def test_a_mixed_claim_is_the_same_with_one_statement_or_the_orm(
 ) -> None:
     """One statement's rows differ in some columns (sent per row) and agree in others (sent
     once): a claim of runs, skipped runs and a missed backlog of several jobs, and a claim of
-    one run, are written as the ORM writes them."""
+    one run, are written as the lookup-then-insert path writes them."""
 
     def claim_all(offset: timedelta) -> None:
         at = T0 + offset + timedelta(microseconds=123457)  # read back to the microsecond

@@ -59,6 +59,24 @@ def insert_statements(connection: Any, rows: Sequence[dict[str, Any]]) -> list[S
     ]
 
 
+def plain_insert_statements(connection: Any, rows: Sequence[dict[str, Any]]) -> list[Statement]:
+    """Statements that insert these ledger rows (every column but ``id``, by field name) as
+    they are, a ``VALUES`` list per chunk, for a caller that looked their (job id, run time)
+    up first (databases without :func:`can_insert_runs`): the ORM-free form of
+    ``bulk_create``, whose model instances and per-value compilation cost more than the rows'
+    insert. One statement, or as ``bulk_create`` does, one per chunk within the database's
+    limit on host parameters."""
+    if not rows:
+        return []
+    names = _names(rows[0])
+    limit = connection.features.max_query_params
+    size = len(rows) if limit is None else max(1, limit // len(names))
+    return [
+        _values_statement(connection, names, rows[start : start + size])
+        for start in range(0, len(rows), size)
+    ]
+
+
 def inserted_runs(results: Sequence[Result]) -> set[Key]:
     """The (job id, UTC run time) pairs the statements of :func:`insert_statements` inserted."""
     return {
@@ -72,17 +90,9 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 def _insert_chunk(connection: Any, rows: Sequence[dict[str, Any]]) -> Statement:
     meta = JobExecution._meta
     quote = connection.ops.quote_name
-    names = [field.name for field in meta.concrete_fields if not field.primary_key]
-    missing = set(names) ^ set(rows[0])
-    if missing:
-        raise ValueError(f"ledger rows must give exactly the columns {names}; not {missing}")
+    names = _names(rows[0])
     columns = ", ".join(quote(meta.get_field(name).column) for name in names)  # type: ignore[union-attr]
     key = [quote(meta.get_field(n).column) for n in ("job_id", "scheduled_run_time")]  # type: ignore[union-attr]
-    ops = connection.ops
-
-    def stored(value: Any) -> Any:
-        return ops.adapt_datetimefield_value(value) if isinstance(value, datetime) else value
-
     conflict = f"ON CONFLICT ({', '.join(key)}) DO NOTHING RETURNING {', '.join(key)}"
     if connection.vendor == "postgresql":
         # The run time as whole microseconds since the epoch (exact: EXTRACT answers numeric
@@ -116,12 +126,37 @@ def _insert_chunk(connection: Any, rows: Sequence[dict[str, Any]]) -> Statement:
         )
         params = [*scalars, *columns_params]
     else:
-        one = "(" + ", ".join(["%s"] * len(names)) + ")"
-        sql = (
-            f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES {', '.join([one] * len(rows))} "
-        )
-        params = [stored(row[name]) for row in rows for name in names]
+        listed, listed_params = _values_statement(connection, names, rows)
+        sql, params = listed + " ", list(listed_params)
     return sql + conflict, params
+
+
+def _names(row: dict[str, Any]) -> list[str]:
+    """The ledger's columns by field name (all but ``id``); ``row`` must give exactly those."""
+    meta = JobExecution._meta
+    names = [field.name for field in meta.concrete_fields if not field.primary_key]
+    missing = set(names) ^ set(row)
+    if missing:
+        raise ValueError(f"ledger rows must give exactly the columns {names}; not {missing}")
+    return names
+
+
+def _values_statement(
+    connection: Any, names: list[str], rows: Sequence[dict[str, Any]]
+) -> Statement:
+    """``INSERT INTO <ledger> (<columns>) VALUES (...), (...)``: a placeholder per value, each
+    datetime adapted as the ORM stores it on this database."""
+    meta = JobExecution._meta
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(meta.get_field(name).column) for name in names)  # type: ignore[union-attr]
+    adapt = connection.ops.adapt_datetimefield_value
+
+    def stored(value: Any) -> Any:
+        return adapt(value) if isinstance(value, datetime) else value
+
+    one = "(" + ", ".join(["%s"] * len(names)) + ")"
+    sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES {', '.join([one] * len(rows))}"
+    return sql, [stored(row[name]) for row in rows for name in names]
 
 
 class _Source(NamedTuple):

@@ -47,7 +47,12 @@ from django.db import connections
 from django.db.models import Case, F, Q, TextField, Value, When
 from django.db.models.functions import Concat
 
-from django_clockwork.batchsql import can_insert_runs, insert_statements, inserted_runs
+from django_clockwork.batchsql import (
+    can_insert_runs,
+    insert_statements,
+    inserted_runs,
+    plain_insert_statements,
+)
 from django_clockwork.logtext import format_time
 from django_clockwork.models import ExecutionStatus, JobExecution, SchedulerNode, TriggerSource
 from django_clockwork.reconnect import drop_broken_connection
@@ -185,8 +190,10 @@ class Ledger:
             return insert.finish(batch(connections[self.database], insert.statements))
         wanted = {(run.job_id, utc(run.scheduled_run_time)): run for run in runs}
         existing = self.existing(wanted)  # looked up, then inserted
-        new_rows = (self._row(wanted[key]) for key in sorted(wanted.keys() - existing))
-        self._runs().bulk_create(new_rows)
+        at, claimer = now(), self._claimer()
+        rows = [self._values(wanted[key], at, claimer) for key in sorted(wanted.keys() - existing)]
+        connection = connections[self.database]
+        batch(connection, plain_insert_statements(connection, rows))
         return _inserted(wanted, existing)
 
     def claim_statements(self, runs: Collection[NewRun]) -> ClaimInsert | None:
@@ -278,9 +285,6 @@ class Ledger:
         """Make sure these runs have a row (runs of jobs that came from another job store)."""
         self.claimed(list(runs))
 
-    def _row(self, run: NewRun) -> JobExecution:
-        return JobExecution(**self._fields(run))
-
     def _fields(self, run: NewRun, claimer: dict[str, Any] | None = None) -> dict[str, Any]:
         """The columns of the ledger row of a new run that are not their defaults."""
         fields: dict[str, Any] = {}
@@ -305,8 +309,8 @@ class Ledger:
         }
 
     def _values(self, run: NewRun, claimed_at: datetime, claimer: dict[str, Any]) -> dict[str, Any]:
-        """Every column of the ledger row of a new run (the ORM-free form of ``_row``: no
-        model instance, which cost more than the row's insert)."""
+        """Every column of the ledger row of a new run (ORM-free: a model instance per run
+        cost more than the row's insert)."""
         return {**_column_defaults(), "claimed_at": claimed_at, **self._fields(run, claimer)}
 
     def _claimer(self) -> dict[str, Any]:
