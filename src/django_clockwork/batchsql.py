@@ -2,8 +2,8 @@
 
 ``insert_statements``: a claim's new runs in one ``INSERT ... ON CONFLICT DO NOTHING
 RETURNING`` per chunk (PostgreSQL from arrays, SQLite 3.35+ from a ``VALUES`` list), whose
-results say which run times were new (``inserted_runs``); elsewhere the ledger looks them up
-first and inserts with the ORM.
+results say which run times were new (``inserted_runs``); elsewhere (MySQL/MariaDB) the
+ledger looks them up first and inserts the new ones with ``plain_insert_statements``.
 
 ``update_statements``: conditional ``UPDATE`` statements moving many ledger runs, each with
 its own values.
