@@ -91,10 +91,11 @@ def _insert_chunk(connection: Any, rows: Sequence[dict[str, Any]]) -> Statement:
     meta = JobExecution._meta
     quote = connection.ops.quote_name
     names = _names(rows[0])
-    columns = ", ".join(quote(meta.get_field(name).column) for name in names)  # type: ignore[union-attr]
     key = [quote(meta.get_field(n).column) for n in ("job_id", "scheduled_run_time")]  # type: ignore[union-attr]
     conflict = f"ON CONFLICT ({', '.join(key)}) DO NOTHING RETURNING {', '.join(key)}"
+    params: Sequence[Any]
     if connection.vendor == "postgresql":
+        columns = ", ".join(quote(meta.get_field(name).column) for name in names)  # type: ignore[union-attr]
         # The run time as whole microseconds since the epoch (exact: EXTRACT answers numeric
         # since PostgreSQL 14): an integer reads back far faster than a timestamp.
         conflict = (
@@ -126,8 +127,8 @@ def _insert_chunk(connection: Any, rows: Sequence[dict[str, Any]]) -> Statement:
         )
         params = [*scalars, *columns_params]
     else:
-        listed, listed_params = _values_statement(connection, names, rows)
-        sql, params = listed + " ", list(listed_params)
+        sql, params = _values_statement(connection, names, rows)
+        sql += " "
     return sql + conflict, params
 
 

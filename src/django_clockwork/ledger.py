@@ -190,9 +190,8 @@ class Ledger:
             return insert.finish(batch(connections[self.database], insert.statements))
         wanted = {(run.job_id, utc(run.scheduled_run_time)): run for run in runs}
         existing = self.existing(wanted)  # looked up, then inserted
-        at, claimer = now(), self._claimer()
-        rows = [self._values(wanted[key], at, claimer) for key in sorted(wanted.keys() - existing)]
         connection = connections[self.database]
+        rows = self._new_rows(wanted, wanted.keys() - existing)
         batch(connection, plain_insert_statements(connection, rows))
         return _inserted(wanted, existing)
 
@@ -205,9 +204,7 @@ class Ledger:
         connection = connections[self.database]
         if not can_insert_runs(connection):
             return None
-        at = now()  # one claim, one claimed_at
-        claimer = self._claimer()
-        rows = [self._values(wanted[key], at, claimer) for key in sorted(wanted)]
+        rows = self._new_rows(wanted, wanted.keys())
 
         def finish(results: Sequence[Result]) -> Inserted:
             return _inserted(wanted, wanted.keys() - inserted_runs(results))
@@ -307,6 +304,12 @@ class Ledger:
             **(self._claimer() if claimer is None else claimer),
             **bounded(fields),
         }
+
+    def _new_rows(self, wanted: dict[Key, NewRun], keys: Collection[Key]) -> list[dict[str, Any]]:
+        """Every column of the ledger rows of these runs, in key order: one claim, one
+        ``claimed_at``."""
+        at, claimer = now(), self._claimer()
+        return [self._values(wanted[key], at, claimer) for key in sorted(keys)]
 
     def _values(self, run: NewRun, claimed_at: datetime, claimer: dict[str, Any]) -> dict[str, Any]:
         """Every column of the ledger row of a new run (ORM-free: a model instance per run
